@@ -1,0 +1,397 @@
+"""ERNIE model: config, encoder, and the heads shared by pre-training and fine-tuning.
+
+Parameter names follow PaddleNLP's ``ErnieModel`` (``embeddings.word_embeddings.weight``,
+``encoder.layers.N.self_attn.q_proj.weight``, ...) so a PaddleNLP state dict loads with no
+renaming. The encoder is post-LayerNorm like ERNIE 1.0/2.0. Attention computes Q, K and V in
+one matmul over the concatenated projection weights (one GEMM instead of three) while keeping
+the three separate parameters that checkpoints name.
+"""
+import copy
+import json
+import math
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+__all__ = [
+    "ErnieConfig", "ErnieModel", "ErnieMLMHead", "ErnieForPretraining",
+    "ErnieForSequenceClassification", "ErnieForTokenClassification",
+    "ErnieForQuestionAnswering", "HEADS", "register_head", "masked_lm_loss",
+]
+
+_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": paddle.tanh}
+
+
+class ErnieConfig:
+    """Model hyper-parameters. Reads the original ``ernie_config.json`` and PaddleNLP ``config.json``.
+
+    Unknown keys are kept in ``extra`` and written back, so a config round-trips unchanged.
+    """
+
+    DEFAULTS = {
+        "vocab_size": 18000,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": None,  # None -> 4 * hidden_size, as in the original ERNIE
+        "hidden_act": "relu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": 513,
+        "type_vocab_size": 2,
+        "task_type_vocab_size": 3,
+        "use_task_id": False,
+        "task_id": 0,
+        "initializer_range": 0.02,
+        "pad_token_id": 0,
+        "layer_norm_eps": 1e-12,
+    }
+    # names the original ERNIE configs use for the same fields
+    ALIASES = {"sent_type_vocab_size": "type_vocab_size"}
+
+    def __init__(self, **kwargs):
+        values = dict(self.DEFAULTS)
+        self.extra = {}
+        for key, value in kwargs.items():
+            key = self.ALIASES.get(key, key)
+            if key in values:
+                values[key] = value
+            else:
+                self.extra[key] = value
+        for key, value in values.items():
+            setattr(self, key, value)
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size
+        self._validate()
+
+    def _validate(self):
+        if self.hidden_act not in _ACTIVATIONS:
+            raise ValueError(f"hidden_act must be one of {sorted(_ACTIVATIONS)}, got {self.hidden_act!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of "
+                             f"num_attention_heads {self.num_attention_heads}")
+        for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                    "intermediate_size", "max_position_embeddings"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, path):
+        with open(path, encoding="utf-8") as f:
+            try:
+                d = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: expected a JSON object of model hyper-parameters")
+        try:
+            return cls(**d)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+
+    def to_dict(self):
+        d = {key: getattr(self, key) for key in self.DEFAULTS}
+        d.update(self.extra)
+        return d
+
+    def to_json(self, path=None):
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        return text
+
+    def copy(self, **overrides):
+        d = copy.deepcopy(self.to_dict())
+        d.update(overrides)
+        return ErnieConfig(**d)
+
+    def __repr__(self):
+        return f"ErnieConfig({self.to_dict()})"
+
+
+def _weight_attr(config):
+    return paddle.ParamAttr(initializer=nn.initializer.TruncatedNormal(mean=0.0, std=config.initializer_range))
+
+
+class ErnieEmbeddings(nn.Layer):
+    """word + position + sentence-type (+ task-type) embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        attr = _weight_attr(config)
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size,
+                                            padding_idx=config.pad_token_id, weight_attr=attr)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size, weight_attr=attr)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size, weight_attr=attr)
+        self.use_task_id = config.use_task_id
+        self.task_id = config.task_id
+        if self.use_task_id:
+            self.task_type_embeddings = nn.Embedding(config.task_type_vocab_size, config.hidden_size, weight_attr=attr)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None, task_type_ids=None):
+        seq_len = input_ids.shape[1]
+        if position_ids is None:
+            position_ids = paddle.arange(seq_len, dtype="int64").unsqueeze(0)
+        emb = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros_like(input_ids)
+        emb = emb + self.token_type_embeddings(token_type_ids)
+        if self.use_task_id:
+            if task_type_ids is None:
+                task_type_ids = paddle.full_like(input_ids, self.task_id)
+            emb = emb + self.task_type_embeddings(task_type_ids)
+        return self.dropout(self.layer_norm(emb))
+
+
+class ErnieSelfAttention(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        hidden, attr = config.hidden_size, _weight_attr(config)
+        self.num_heads = config.num_attention_heads
+        self.head_dim = hidden // self.num_heads
+        self.q_proj = nn.Linear(hidden, hidden, weight_attr=attr)
+        self.k_proj = nn.Linear(hidden, hidden, weight_attr=attr)
+        self.v_proj = nn.Linear(hidden, hidden, weight_attr=attr)
+        self.out_proj = nn.Linear(hidden, hidden, weight_attr=attr)
+        self.attn_dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def forward(self, x, attn_bias):
+        batch, seq, hidden = x.shape
+        # One GEMM for Q, K and V: concatenating the three [H, H] weights costs far less than
+        # the two extra matmuls over [B*S, H] it saves.
+        w = paddle.concat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], axis=1)
+        b = paddle.concat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+        qkv = F.linear(x, w, b).reshape([batch, seq, 3, self.num_heads, self.head_dim])
+        q, k, v = paddle.unbind(qkv.transpose([2, 0, 3, 1, 4]), axis=0)  # each [B, nH, S, d]
+        scores = paddle.matmul(q, k, transpose_y=True) * (1.0 / math.sqrt(self.head_dim))
+        if attn_bias is not None:
+            scores = scores + attn_bias
+        probs = self.attn_dropout(F.softmax(scores, axis=-1))
+        ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3]).reshape([batch, seq, hidden])
+        return self.out_proj(ctx)
+
+
+class ErnieEncoderLayer(nn.Layer):
+    """Post-LayerNorm Transformer block: x = LN(x + Attn(x)); x = LN(x + FFN(x))."""
+
+    def __init__(self, config):
+        super().__init__()
+        attr = _weight_attr(config)
+        self.self_attn = ErnieSelfAttention(config)
+        self.linear1 = nn.Linear(config.hidden_size, config.intermediate_size, weight_attr=attr)
+        self.linear2 = nn.Linear(config.intermediate_size, config.hidden_size, weight_attr=attr)
+        self.norm1 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.norm2 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout1 = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout2 = nn.Dropout(config.hidden_dropout_prob)
+        self.activation = _ACTIVATIONS[config.hidden_act]
+
+    def forward(self, x, attn_bias):
+        x = self.norm1(x + self.dropout1(self.self_attn(x, attn_bias)))
+        return self.norm2(x + self.dropout2(self.linear2(self.activation(self.linear1(x)))))
+
+
+class ErnieEncoder(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.layers = nn.LayerList([ErnieEncoderLayer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, x, attn_bias, output_hidden_states=False):
+        hidden_states = [x] if output_hidden_states else None
+        for layer in self.layers:
+            x = layer(x, attn_bias)
+            if output_hidden_states:
+                hidden_states.append(x)
+        return x, hidden_states
+
+
+class ErniePooler(nn.Layer):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size, weight_attr=_weight_attr(config))
+
+    def forward(self, sequence_output):
+        return paddle.tanh(self.dense(sequence_output[:, 0]))
+
+
+def attention_bias(input_ids, attention_mask, pad_token_id, dtype):
+    """Additive attention bias broadcastable to [B, nH, S, S].
+
+    ``attention_mask`` may be None (derived from ``input_ids == pad_token_id``), a 2-D 1/0
+    keep-mask [B, S], a 3-D [B, S, S] keep-mask, or an already additive 4-D bias.
+    """
+    if attention_mask is None:
+        return ((input_ids == pad_token_id).astype(dtype) * -1e4).unsqueeze([1, 2])
+    if attention_mask.ndim == 2:
+        return ((1.0 - attention_mask.astype(dtype)) * -1e4).unsqueeze([1, 2])
+    if attention_mask.ndim == 3:
+        return ((1.0 - attention_mask.astype(dtype)) * -1e4).unsqueeze(1)
+    return attention_mask.astype(dtype)
+
+
+class ErnieModel(nn.Layer):
+    """The shared encoder. ``forward`` returns ``(sequence_output, pooled_output)``, plus the list
+    of all hidden states (embedding output first, then each layer) when ``output_hidden_states``."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.embeddings = ErnieEmbeddings(config)
+        self.encoder = ErnieEncoder(config)
+        self.pooler = ErniePooler(config)
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None,
+                task_type_ids=None, output_hidden_states=False):
+        emb = self.embeddings(input_ids, token_type_ids, position_ids, task_type_ids)
+        bias = attention_bias(input_ids, attention_mask, self.config.pad_token_id, emb.dtype)
+        bias.stop_gradient = True
+        sequence_output, hidden_states = self.encoder(emb, bias, output_hidden_states)
+        pooled_output = self.pooler(sequence_output)
+        if output_hidden_states:
+            return sequence_output, pooled_output, hidden_states
+        return sequence_output, pooled_output
+
+
+# ---------------------------------------------------------------------------- heads
+
+HEADS = {}
+
+
+def register_head(name):
+    """Register a head class under ``name`` so configs and tasks can ask for it by name."""
+    def deco(cls):
+        if name in HEADS and HEADS[name] is not cls:
+            raise ValueError(f"head {name!r} is already registered to {HEADS[name].__name__}")
+        HEADS[name] = cls
+        return cls
+    return deco
+
+
+def masked_lm_loss(logits, labels):
+    """Mean cross-entropy over the masked positions only (logits are already gathered there).
+
+    Averaging over gathered rows sidesteps Paddle's ignore_index=-100 behaviour, which divides
+    by all positions instead of the masked ones."""
+    return F.cross_entropy(logits, labels.reshape([-1, 1]).astype("int64"), reduction="mean")
+
+
+@register_head("mlm")
+class ErnieMLMHead(nn.Layer):
+    """Masked-LM head: transform -> act -> LayerNorm -> projection tied to the word embeddings.
+
+    It runs only at ``masked_positions`` (flat indices into the [B*S] positions), which on small
+    models saves more than the whole encoder costs."""
+
+    def __init__(self, config, embedding_weight):
+        super().__init__()
+        self.transform = nn.Linear(config.hidden_size, config.hidden_size, weight_attr=_weight_attr(config))
+        self.activation = _ACTIVATIONS[config.hidden_act]
+        self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        # Tied to the word embeddings. Held in a tuple so Paddle does not register it a second
+        # time as a parameter of this layer (it would appear twice in the state dict).
+        self._tied_weight = (embedding_weight,)
+        self.decoder_bias = self.create_parameter([config.vocab_size], is_bias=True)
+
+    def forward(self, sequence_output, masked_positions=None):
+        h = sequence_output.reshape([-1, sequence_output.shape[-1]])
+        if masked_positions is not None:
+            h = paddle.gather(h, masked_positions.reshape([-1]).astype("int64"))
+        h = self.layer_norm(self.activation(self.transform(h)))
+        return paddle.matmul(h, self._tied_weight[0], transpose_y=True) + self.decoder_bias
+
+
+class _ErnieWithHeads(nn.Layer):
+    """Base of the models with heads: an ``ernie`` encoder (named as PaddleNLP names it)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.ernie = ErnieModel(config)
+
+    def encode(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):
+        return self.ernie(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+
+
+class _PretrainingHeads(nn.Layer):
+    def __init__(self, config, embedding_weight):
+        super().__init__()
+        self.predictions = ErnieMLMHead(config, embedding_weight)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2, weight_attr=_weight_attr(config))
+
+
+class ErnieForPretraining(_ErnieWithHeads):
+    """ERNIE 1.0 pre-training: masked LM (+ next-sentence prediction when labels are given).
+
+    ``forward`` returns ``(loss, mlm_logits, nsp_logits)`` when ``masked_lm_labels`` are given,
+    else ``(mlm_logits, nsp_logits)``. The loss is the masked-LM mean over masked positions,
+    plus the NSP cross-entropy when ``next_sentence_labels`` are given."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.cls = _PretrainingHeads(config, self.ernie.embeddings.word_embeddings.weight)
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None,
+                task_type_ids=None, masked_positions=None, masked_lm_labels=None, next_sentence_labels=None):
+        seq, pooled = self.encode(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        mlm_logits = self.cls.predictions(seq, masked_positions)
+        nsp_logits = self.cls.seq_relationship(pooled)
+        if masked_lm_labels is None:
+            return mlm_logits, nsp_logits
+        loss = masked_lm_loss(mlm_logits, masked_lm_labels)
+        if next_sentence_labels is not None:
+            loss = loss + F.cross_entropy(nsp_logits, next_sentence_labels.reshape([-1, 1]).astype("int64"))
+        return loss, mlm_logits, nsp_logits
+
+
+@register_head("sequence_classification")
+class ErnieForSequenceClassification(_ErnieWithHeads):
+    """Sentence (pair) classification on the pooled output. Returns logits [B, num_labels]."""
+
+    def __init__(self, config, num_labels=2, dropout=None):
+        super().__init__(config)
+        self.num_labels = num_labels
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, num_labels, weight_attr=_weight_attr(config))
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):
+        _, pooled = self.encode(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        return self.classifier(self.dropout(pooled))
+
+
+@register_head("token_classification")
+class ErnieForTokenClassification(_ErnieWithHeads):
+    """Per-token classification (NER). Returns logits [B, S, num_labels]."""
+
+    def __init__(self, config, num_labels=7, dropout=None):
+        super().__init__(config)
+        self.num_labels = num_labels
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, num_labels, weight_attr=_weight_attr(config))
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):
+        seq, _ = self.encode(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        return self.classifier(self.dropout(seq))
+
+
+@register_head("span")
+class ErnieForQuestionAnswering(_ErnieWithHeads):
+    """Span extraction (MRC). Returns ``(start_logits, end_logits)``, each [B, S]."""
+
+    def __init__(self, config, dropout=None):
+        super().__init__(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, 2, weight_attr=_weight_attr(config))
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):
+        seq, _ = self.encode(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        logits = self.classifier(self.dropout(seq))
+        start_logits, end_logits = paddle.unbind(logits.transpose([2, 0, 1]), axis=0)
+        return start_logits, end_logits

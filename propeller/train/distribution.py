@@ -1,0 +1,44 @@
+"""Multi-process data parallelism through Paddle's own launcher (Fleet collective).
+
+``python -m paddle.distributed.launch --nproc_per_node N script.py ...`` sets the PADDLE_*
+environment; gloo is chosen on CPU, NCCL on GPU. Nothing here is home-made cluster code."""
+import os
+
+import paddle
+
+_initialised = False
+
+
+def world_size():
+    return int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+
+
+def rank():
+    return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+
+
+def is_master():
+    return rank() == 0
+
+
+def init():
+    """Initialise the collective environment once (no-op in a single process)."""
+    global _initialised
+    if world_size() > 1 and not _initialised:
+        from paddle.distributed import fleet
+        fleet.init(is_collective=True)
+        _initialised = True
+    return world_size()
+
+
+def wrap(model):
+    """DataParallel under the launcher; the model itself otherwise."""
+    if world_size() > 1:
+        init()
+        return paddle.DataParallel(model)
+    return model
+
+
+def barrier():
+    if world_size() > 1:
+        paddle.distributed.barrier()

@@ -1,0 +1,53 @@
+"""Exporters run after each evaluation and keep the best model seen so far.
+
+``cmp_fn(old, new)`` takes two eval-result dicts (of the first eval set) and returns True when
+``new`` is better; ``old`` is None the first time."""
+import json
+import logging
+import os
+
+import paddle
+
+from propeller.fsutil import atomic_dir
+from propeller.train.saver import MODEL_FILE, unwrap
+
+log = logging.getLogger("propeller")
+
+
+def _default_cmp(old, new):
+    return old is None or new["loss"] < old["loss"]
+
+
+class _BestBase:
+    def __init__(self, export_dir, cmp_fn=None):
+        self.export_dir, self.cmp_fn, self.best = export_dir, cmp_fn or _default_cmp, None
+        meta = os.path.join(export_dir, "eval_result.json")
+        if os.path.exists(meta):  # a resumed run must beat the best of the earlier run
+            with open(meta, encoding="utf-8") as f:
+                self.best = json.load(f)
+
+    def export(self, learner, eval_result, state):
+        if not self.cmp_fn(self.best, eval_result):
+            return False
+        self.best = dict(eval_result)
+        with atomic_dir(self.export_dir) as tmp:
+            self._write(learner, tmp)
+            with open(os.path.join(tmp, "eval_result.json"), "w", encoding="utf-8") as f:
+                json.dump(dict(eval_result, step=state.gstep), f, indent=1)
+        log.info("new best at step %d exported to %s: %s", state.gstep, self.export_dir, eval_result)
+        return True
+
+
+class BestExporter(_BestBase):
+    """Keeps the model state of the best evaluation in ``export_dir/model_state.pdparams``."""
+
+    def _write(self, learner, tmp):
+        paddle.save(unwrap(learner.model).state_dict(), os.path.join(tmp, MODEL_FILE))
+
+
+class BestInferenceModelExporter(_BestBase):
+    """Writes the best model as an inference model to ``<export_dir>/inference`` (paddle.jit.save)."""
+
+    def _write(self, learner, tmp):
+        from inference.export import export_inference_model
+        export_inference_model(unwrap(learner.model), os.path.join(tmp, "inference"))

@@ -1,0 +1,46 @@
+"""``propeller.train.Model``: what a user writes to train with Propeller.
+
+A Model is a ``paddle.nn.Layer`` with four hooks the loop calls in order:
+``forward(features) -> predictions``, ``loss(predictions, labels) -> scalar``,
+``backward(loss)`` and ``metrics(predictions, labels) -> {name: Metric}``.
+Batches are tuples; in TRAIN and EVAL the last field is the label and the rest are the
+features, in PREDICT every field is a feature (the original Propeller's convention).
+"""
+import paddle
+
+from propeller.types import RunMode
+
+
+class Model(paddle.nn.Layer):
+    def __init__(self, hparams=None, mode=RunMode.TRAIN, run_config=None):
+        super().__init__()
+        self.hparams, self.mode, self.run_config = hparams, mode, run_config
+
+    def forward(self, *features):
+        raise NotImplementedError(f"{type(self).__name__} must define forward(*features)")
+
+    def loss(self, predictions, labels):
+        raise NotImplementedError(f"{type(self).__name__} must define loss(predictions, labels)")
+
+    def backward(self, loss):
+        loss.backward()
+
+    def metrics(self, predictions, labels):
+        """Metrics for one eval batch, as {name: propeller.metrics object fed with this batch}."""
+        return {}
+
+    def optimizer(self, max_steps):
+        """(optimizer, lr_scheduler or None). Default: AdamW from the hparams (see optim.py)."""
+        from propeller.train.optim import build_optimizer
+        return build_optimizer(self, self.hparams, max_steps)
+
+    def inference_spec(self):
+        """InputSpecs of the exported inference model (None: this model cannot be exported)."""
+        return None
+
+    def warm_start(self, from_dir, predicate=None):
+        """Load pre-trained parameters. Default: a ``model_state.pdparams`` file or a dir holding one.
+
+        Models that know other formats (legacy ERNIE ``params/`` dirs) override this."""
+        from propeller.train.saver import load_model_state
+        return load_model_state(self, from_dir, predicate=predicate, strict=False)

@@ -1,0 +1,102 @@
+"""Checkpoints: ``model_dir/model_<step>/`` holding ``model_state.pdparams`` (the model),
+``optimizer.pdopt`` (optimizer with its LR scheduler) and ``meta.json`` (step, time, data
+position), listed oldest-first in ``model_dir/ckpt_info``; the newest ``max_ckpt`` are kept.
+
+Each checkpoint is written to a temporary directory and renamed into place, and
+``ckpt_info`` is replaced atomically after it, so a crash at any moment leaves the previous
+checkpoints intact and listed."""
+import json
+import logging
+import os
+import shutil
+import time
+
+import paddle
+
+from propeller.fsutil import atomic_dir, atomic_write_text
+
+log = logging.getLogger("propeller")
+MODEL_FILE, OPT_FILE, META_FILE, INFO_FILE = "model_state.pdparams", "optimizer.pdopt", "meta.json", "ckpt_info"
+
+
+def unwrap(model):
+    return getattr(model, "_layers", model)  # paddle.DataParallel keeps the user's layer here
+
+
+class Saver:
+    def __init__(self, model_dir, max_ckpt=5):
+        self.model_dir, self.max_ckpt = model_dir, max_ckpt
+
+    @property
+    def info_path(self):
+        return os.path.join(self.model_dir, INFO_FILE)
+
+    def list(self):
+        """Checkpoint dir names, oldest first (from ckpt_info; a lost ckpt_info is rebuilt by scanning)."""
+        names = []
+        if os.path.exists(self.info_path):
+            with open(self.info_path, encoding="utf-8") as f:
+                names = [l.strip() for l in f if l.strip()]
+        else:
+            found = [d for d in os.listdir(self.model_dir) if d.startswith("model_")] if os.path.isdir(self.model_dir) else []
+            names = sorted((d for d in found if d[6:].isdigit()), key=lambda d: int(d[6:]))
+        return [n for n in names if os.path.exists(os.path.join(self.model_dir, n, META_FILE))]
+
+    def latest(self):
+        names = self.list()
+        return os.path.join(self.model_dir, names[-1]) if names else None
+
+    def save(self, step, model, optimizer=None, meta=None):
+        os.makedirs(self.model_dir, exist_ok=True)
+        name = f"model_{step}"
+        with atomic_dir(os.path.join(self.model_dir, name)) as tmp:
+            paddle.save(unwrap(model).state_dict(), os.path.join(tmp, MODEL_FILE))
+            if optimizer is not None:
+                paddle.save(optimizer.state_dict(), os.path.join(tmp, OPT_FILE))
+            with open(os.path.join(tmp, META_FILE), "w", encoding="utf-8") as f:
+                json.dump(dict(meta or {}, step=step, time=time.time()), f)
+        names = [n for n in self.list() if n != name] + [name]
+        keep = names[-self.max_ckpt:] if self.max_ckpt else names
+        atomic_write_text(self.info_path, "\n".join(keep) + "\n")
+        for old in names[:len(names) - len(keep)]:
+            shutil.rmtree(os.path.join(self.model_dir, old), ignore_errors=True)
+        log.info("saved checkpoint %s", os.path.join(self.model_dir, name))
+        return os.path.join(self.model_dir, name)
+
+    @staticmethod
+    def restore(path, model, optimizer=None):
+        """Load a checkpoint dir into model (and optimizer); returns its meta dict."""
+        unwrap(model).set_state_dict(paddle.load(os.path.join(path, MODEL_FILE)))
+        opt_file = os.path.join(path, OPT_FILE)
+        if optimizer is not None and os.path.exists(opt_file):
+            optimizer.set_state_dict(paddle.load(opt_file))
+        with open(os.path.join(path, META_FILE), encoding="utf-8") as f:
+            return json.load(f)
+
+
+def load_model_state(model, path, predicate=None, strict=True):
+    """Load ``path`` (a .pdparams file, or a dir with model_state.pdparams) into model.
+
+    Returns (loaded_names, not_loaded_names). strict: any model parameter missing from the
+    file, or a shape mismatch, is an error naming it."""
+    file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
+    if not os.path.exists(file):
+        raise FileNotFoundError(f"no model state at {path} (expected {MODEL_FILE} or a .pdparams file)")
+    state = paddle.load(file)
+    own = unwrap(model).state_dict()
+    loaded, skipped, bad = {}, [], []
+    for name, param in own.items():
+        if predicate is not None and not predicate(name):
+            skipped.append(name)
+        elif name not in state:
+            skipped.append(name)
+        elif list(state[name].shape) != list(param.shape):
+            bad.append(f"{name}: checkpoint {list(state[name].shape)} vs model {list(param.shape)}")
+        else:
+            loaded[name] = state[name]
+    if bad or (strict and skipped):
+        raise ValueError(f"cannot load {file}: " + "; ".join(bad + [f"missing {n}" for n in skipped]))
+    unwrap(model).set_state_dict(loaded)
+    if skipped:
+        log.warning("warm start from %s: %d parameters not loaded: %s", file, len(skipped), skipped)
+    return sorted(loaded), skipped

@@ -1,0 +1,182 @@
+"""ErnieModel against the real peer (PaddleNLP's ErnieModel), and the heads and config."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+from ernie.modeling import (HEADS, ErnieConfig, ErnieForPretraining, ErnieForQuestionAnswering,
+                            ErnieForSequenceClassification, ErnieForTokenClassification, ErnieModel,
+                            masked_lm_loss, register_head)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+            max_position_embeddings=64, type_vocab_size=2, task_type_vocab_size=3)
+
+
+def _batch(task):
+    rng = np.random.RandomState(0)
+    ids = rng.randint(4, 120, size=(3, 11))
+    ids[0, 7:] = 0  # padding
+    ids[1, 9:] = 0
+    types = np.zeros_like(ids)
+    types[:, 5:] = 1
+    tasks = np.stack([np.full(11, t) for t in (0, 1, 2)]) if task else None
+    return ids, types, tasks
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+@pytest.mark.parametrize("task", [False, True])
+def test_matches_paddlenlp_ernie(act, task):
+    from paddlenlp.transformers import ErnieConfig as PConfig, ErnieModel as PModel
+    kw = dict(TINY, hidden_act=act, use_task_id=task)
+    paddle.seed(7)
+    peer = PModel(PConfig(**kw))
+    peer.eval()
+    ours = ErnieModel(ErnieConfig(**kw))
+    ours.eval()
+    state = peer.state_dict()
+    assert set(state) == set(ours.state_dict()), "parameter names differ from PaddleNLP's"
+    ours.set_state_dict(state)  # no renaming
+    ids, types, tasks = _batch(task)
+    t = lambda x: None if x is None else paddle.to_tensor(x)
+    p_seq, p_pool = peer(t(ids), token_type_ids=t(types), task_type_ids=t(tasks))
+    o_seq, o_pool = ours(t(ids), t(types), task_type_ids=t(tasks))
+    np.testing.assert_allclose(o_seq.numpy(), p_seq.numpy(), atol=1e-5)
+    np.testing.assert_allclose(o_pool.numpy(), p_pool.numpy(), atol=1e-5)
+    # with an explicit 2-D keep-mask the result is the same as the padding-derived one
+    keep = paddle.to_tensor((ids != 0).astype("int64"))
+    o_seq2, _ = ours(t(ids), t(types), attention_mask=keep, task_type_ids=t(tasks))
+    np.testing.assert_allclose(o_seq2.numpy(), o_seq.numpy(), atol=1e-6)
+
+
+def test_task_ids_reach_the_embedding():
+    model = ErnieModel(ErnieConfig(**dict(TINY, use_task_id=True)))
+    model.eval()
+    ids, types, _ = _batch(False)
+    a, _ = model(paddle.to_tensor(ids), task_type_ids=paddle.zeros([3, 11], "int64"))
+    b, _ = model(paddle.to_tensor(ids), task_type_ids=paddle.full([3, 11], 2, "int64"))
+    assert float((a - b).abs().max()) > 1e-3
+
+
+def test_hidden_states_and_padding_invariance():
+    model = ErnieModel(ErnieConfig(**TINY))
+    model.eval()
+    ids, _, _ = _batch(False)
+    seq, pooled, hidden = model(paddle.to_tensor(ids), output_hidden_states=True)
+    assert len(hidden) == TINY["num_hidden_layers"] + 1
+    np.testing.assert_allclose(hidden[-1].numpy(), seq.numpy())
+    # extra padding must not change the outputs at real positions
+    padded = np.concatenate([ids, np.zeros((3, 5), ids.dtype)], axis=1)
+    seq2, pooled2 = model(paddle.to_tensor(padded))
+    np.testing.assert_allclose(seq2.numpy()[:, :11], seq.numpy(), atol=1e-5)
+    np.testing.assert_allclose(pooled2.numpy(), pooled.numpy(), atol=1e-5)
+
+
+def test_mlm_head_at_masked_positions_equals_full_projection():
+    model = ErnieForPretraining(ErnieConfig(**TINY))
+    model.eval()
+    ids, types, _ = _batch(False)
+    pos = np.array([1, 3, 11 + 2, 22 + 8], "int64")  # flat indices into [B*S]
+    masked, _ = model(paddle.to_tensor(ids), paddle.to_tensor(types), masked_positions=paddle.to_tensor(pos))
+    full, _ = model(paddle.to_tensor(ids), paddle.to_tensor(types))
+    np.testing.assert_allclose(masked.numpy(), full.numpy()[pos], atol=1e-5)
+    # the decoder is tied to the word embeddings: not a separate parameter
+    names = list(model.state_dict())
+    assert not any("decoder.weight" in n for n in names)
+    emb = model.ernie.embeddings.word_embeddings.weight
+    assert model.cls.predictions._tied_weight[0] is emb
+
+
+def test_masked_lm_loss_is_mean_over_masked_positions():
+    rng = np.random.RandomState(1)
+    logits = rng.randn(5, 9).astype("float32")
+    labels = rng.randint(0, 9, size=5)
+    expected = np.mean([np.log(np.exp(l).sum()) - l[y] for l, y in zip(logits, labels)])
+    got = float(masked_lm_loss(paddle.to_tensor(logits), paddle.to_tensor(labels)))
+    assert abs(got - expected) < 1e-5
+
+
+def test_pretraining_loss_falls_on_a_fixed_batch():
+    paddle.seed(3)
+    model = ErnieForPretraining(ErnieConfig(**dict(TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)))
+    opt = paddle.optimizer.AdamW(5e-3, parameters=model.parameters())
+    ids, types, _ = _batch(False)
+    pos = paddle.to_tensor(np.array([2, 5, 14, 25], "int64"))
+    labels = paddle.to_tensor(ids.reshape(-1)[[2, 5, 14, 25]])
+    nsp = paddle.to_tensor(np.array([0, 1, 1]))
+    losses = []
+    for _ in range(40):
+        loss = model(paddle.to_tensor(ids), paddle.to_tensor(types), masked_positions=pos,
+                     masked_lm_labels=labels, next_sentence_labels=nsp)[0]
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        losses.append(float(loss))
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_heads_shapes_and_names_match_paddlenlp():
+    from paddlenlp.transformers import (ErnieConfig as PConfig, ErnieForQuestionAnswering as PQA,
+                                        ErnieForSequenceClassification as PSeq,
+                                        ErnieForTokenClassification as PTok)
+    cfg = ErnieConfig(**TINY)
+    ids = paddle.to_tensor(_batch(False)[0])
+    seq = ErnieForSequenceClassification(cfg, num_labels=3)
+    tok = ErnieForTokenClassification(cfg, num_labels=7)
+    qa = ErnieForQuestionAnswering(cfg)
+    assert seq(ids).shape == [3, 3]
+    assert tok(ids).shape == [3, 11, 7]
+    start, end = qa(ids)
+    assert start.shape == [3, 11] and end.shape == [3, 11]
+    pcfg = PConfig(**TINY)
+    pcfg.num_labels = 3
+    assert set(seq.state_dict()) == set(PSeq(pcfg).state_dict())
+    pcfg.num_labels = 7
+    assert set(tok.state_dict()) == set(PTok(pcfg).state_dict())
+    assert set(qa.state_dict()) == set(PQA(pcfg).state_dict())
+
+
+def test_head_registry():
+    assert HEADS["mlm"].__name__ == "ErnieMLMHead"
+    assert HEADS["sequence_classification"] is ErnieForSequenceClassification
+
+    @register_head("my_head_for_test")
+    class MyHead(paddle.nn.Layer):
+        pass
+    assert HEADS["my_head_for_test"] is MyHead
+    with pytest.raises(ValueError, match="already registered"):
+        register_head("mlm")(MyHead)
+
+
+def test_config_reads_original_and_paddlenlp_formats(tmp_path):
+    cfg = ErnieConfig.from_json(os.path.join(ROOT, "config", "ernie_config.json"))
+    assert (cfg.hidden_act, cfg.max_position_embeddings, cfg.vocab_size) == ("relu", 513, 18000)
+    assert cfg.intermediate_size == 4 * 768 and cfg.use_task_id is False
+    tiny = ErnieConfig.from_json(os.path.join(ROOT, "config", "ernie_tiny_config.json"))
+    assert tiny.type_vocab_size == 4  # from sent_type_vocab_size
+    assert (tiny.num_hidden_layers, tiny.hidden_size, tiny.intermediate_size) == (3, 1024, 4096)
+    # PaddleNLP's config.json, as its save_pretrained writes it
+    from paddlenlp.transformers import ErnieConfig as PConfig, ErnieModel as PModel
+    PModel(PConfig(**dict(TINY, use_task_id=True, hidden_act="gelu"))).save_pretrained(str(tmp_path / "pnlp"))
+    got = ErnieConfig.from_json(str(tmp_path / "pnlp" / "config.json"))
+    assert (got.hidden_size, got.task_type_vocab_size, got.use_task_id, got.hidden_act) == (32, 3, True, "gelu")
+    # and writes JSON back that reads the same
+    got.to_json(str(tmp_path / "back.json"))
+    again = ErnieConfig.from_json(str(tmp_path / "back.json"))
+    assert again.to_dict() == got.to_dict()
+    assert json.load(open(tmp_path / "back.json"))["model_type"] == "ernie"  # unknown keys kept
+
+
+def test_config_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hidden_size": 30, "num_attention_heads": 4}')
+    with pytest.raises(ValueError, match="bad.json.*multiple of"):
+        ErnieConfig.from_json(str(bad))
+    bad.write_text('{"hidden_act": "swish"}')
+    with pytest.raises(ValueError, match="hidden_act"):
+        ErnieConfig.from_json(str(bad))
+    bad.write_text('{"hidden_size": 32,\n oops}')
+    with pytest.raises(ValueError, match="line 2"):
+        ErnieConfig.from_json(str(bad))
