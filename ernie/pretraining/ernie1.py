@@ -48,10 +48,9 @@ class Ernie1PretrainModel(propeller.train.Model):
     def metrics(self, predictions, labels):
         mlm_logits, nsp_logits = predictions
         mask_label, nsp_label = labels
-        mlm_loss = paddle.nn.functional.cross_entropy(mlm_logits, mask_label.reshape([-1, 1]), reduction="none")
         return {
             "mlm_acc": propeller.metrics.Acc(mask_label, mlm_logits.argmax(-1)),
-            "mlm_ppl": propeller.metrics.Ppl(mlm_loss.reshape([-1])),
+            "mlm_ppl": propeller.metrics.Ppl(mask_label, mlm_logits, from_logits=True),
             "nsp_acc": propeller.metrics.Acc(nsp_label, nsp_logits.argmax(-1)),
         }
 

@@ -1,0 +1,48 @@
+"""Run a propeller Dataset inside ``paddle.io.DataLoader`` worker processes.
+
+Kept apart from dataset.py so that building pipelines never pays for importing paddle.
+"""
+import paddle
+
+from propeller.data import dataset as _dataset
+
+__all__ = ["PaddleIterableDataset", "make_dataloader"]
+
+
+class PaddleIterableDataset(paddle.io.IterableDataset):
+    """Wraps a propeller Dataset; in worker ``k`` of ``n`` it yields only that worker's share.
+
+    Each worker holds a copy of the whole pipeline (DataLoader forks it). If the pipeline has
+    a ``worker_shard()`` node, sharding happens there; otherwise every worker runs the full
+    pipeline and keeps elements ``k, k+n, ...`` of the output, which the DataLoader reads
+    round-robin, reproducing the single-process order.
+    """
+
+    def __init__(self, ds):
+        super().__init__()
+        self.ds = ds
+        self._shards_inside = any(node._kind == "worker_shard" for node in ds._nodes())
+
+    def set_epoch(self, epoch):
+        self.ds.set_epoch(epoch)
+
+    def __iter__(self):
+        info = paddle.io.get_worker_info()
+        if info is None or info.num_workers <= 1:
+            _dataset._WORKER = None
+            yield from self.ds
+            return
+        _dataset._WORKER = (info.id, info.num_workers)
+        if self._shards_inside:
+            yield from self.ds
+            return
+        for i, x in enumerate(self.ds):
+            if i % info.num_workers == info.id:
+                yield x
+
+
+def make_dataloader(ds, num_workers=0, **loader_kwargs):
+    if "batch_size" in loader_kwargs and loader_kwargs["batch_size"] is not None:
+        raise ValueError("batch in the Dataset (padded_batch); the DataLoader passes elements through")
+    loader_kwargs["batch_size"] = None
+    return paddle.io.DataLoader(PaddleIterableDataset(ds), num_workers=num_workers, **loader_kwargs)
