@@ -53,7 +53,8 @@ class ProgressBarHook(RunHook):
 
     def before_train(self, state):
         from tqdm import tqdm
-        self.bar = tqdm(total=self.total, initial=state.gstep, desc=self.desc, dynamic_ncols=True, leave=False)
+        self.bar = tqdm(total=self.total, initial=state.gstep, desc=self.desc, dynamic_ncols=True, leave=False,
+                        disable=None)  # no bar when output is not a terminal (logs, CI)
 
     def after_step(self, state):
         self.bar.update(1)
