@@ -70,6 +70,20 @@ def read_corpus_dir(path):
     return docs
 
 
+class _LossCurve(propeller.RunHook):
+    """Records the training loss of each step for the end-of-run summary."""
+
+    def __init__(self):
+        self.losses = []
+
+    def after_step(self, state):
+        self.losses.append(state.loss)
+
+    def summary(self, k=20):
+        k = max(1, min(k, len(self.losses) // 2 or 1))
+        return float(np.mean(self.losses[:k])), k, float(np.mean(self.losses[-k:])), k
+
+
 def make_parser():
     parser = propeller.ArgumentParser("ERNIE 1.0 pre-training")
     parser.add_argument("--train_filelist", help="id-format filelist (path<TAB>mask_word_prob a line)")
@@ -104,6 +118,9 @@ def build_stream(args, corpus_dir, filelist, batch_size, vocab_size, seed, repea
         raise SystemExit("--vocab_file is required with --corpus_dir")
     from ernie.tokenizing import CharTokenizer
     tok = CharTokenizer(args.vocab_file)
+    if tok.vocab_size > vocab_size:
+        raise SystemExit(f"{args.vocab_file} has {tok.vocab_size} tokens but the model's vocab_size is {vocab_size}")
+    vocab_size = tok.vocab_size  # random replacements must be real tokens
     docs = read_corpus_dir(corpus_dir)
     examples = list(documents_to_examples(docs, tok, args.max_seqlen, seed=seed))
     log.info("%s: %d documents -> %d examples", corpus_dir, len(docs), len(examples))
@@ -128,7 +145,11 @@ def main(argv=None):
     ws = propeller.WarmStartSetting(predicate_fn=lambda n: True, from_dir=args.init_checkpoint) \
         if args.init_checkpoint else None
     learner = propeller.Learner(Ernie1PretrainModel, run_config, hparams, ws)
-    state = learner.train(train, eval_datasets=evals)
+    curve = _LossCurve()
+    state = learner.train(train, train_hooks=[curve], eval_datasets=evals)
+    if curve.losses:
+        log.info("pre-training loss: %.3f over the first %d steps -> %.3f over the last %d (step %d)",
+                 *curve.summary(), state.gstep)
     if args.save_dir and propeller.train.distribution.is_master():
         save_pretrained(learner.model.net, args.save_dir, config)
         log.info("saved the pre-trained model to %s", args.save_dir)
