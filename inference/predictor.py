@@ -1,0 +1,251 @@
+"""A thin numpy-in/numpy-out wrapper around ``paddle.inference`` for exported models.
+
+Accepted exports (``model_dir_or_prefix``):
+
+* a prefix ``P`` with ``P.json`` (Paddle 3 PIR program, what ``paddle.jit.save`` writes) or
+  ``P.pdmodel`` (legacy program, ``FLAGS_enable_pir_api=0``) next to ``P.pdiparams``;
+* a directory holding exactly one such pair, or several plus a ``model_meta.json`` naming
+  the one to serve: ``{"prefix": "inference"}``;
+* a Paddle 1.x ``save_inference_model`` directory (``__model__`` with ``__params__`` or
+  ``params``, or with one file per parameter).
+
+Inputs are checked against the program's declared inputs (count, rank, fixed dims, dtype;
+safe casts such as int32 -> int64 are done) before they reach the C++ side, because some
+bad shapes abort the process instead of raising (a zero-sized dim gives SIGFPE in oneDNN).
+"""
+import json
+import os
+import threading
+from collections import namedtuple
+
+import numpy as np
+
+from propeller import cpu_env  # noqa: F401  (MKL setting must precede paddle's import)
+
+__all__ = ["Predictor", "InputSpec", "resolve_model"]
+
+InputSpec = namedtuple("InputSpec", "name shape dtype")  # shape/dtype None when unknown
+
+_META = "model_meta.json"
+
+
+def _pairs_in(d):
+    """Prefixes in ``d`` with a program file (.json/.pdmodel) and a .pdiparams."""
+    found = []
+    for f in sorted(os.listdir(d)):
+        stem, ext = os.path.splitext(f)
+        if ext in (".json", ".pdmodel") and f != _META and \
+                os.path.isfile(os.path.join(d, stem + ".pdiparams")):
+            found.append((os.path.join(d, stem), os.path.join(d, f)))
+    return found
+
+
+def _from_prefix(prefix):
+    params = prefix + ".pdiparams"
+    for ext in (".json", ".pdmodel"):  # prefer the PIR program when both exist
+        if os.path.isfile(prefix + ext) and os.path.isfile(params):
+            return prefix + ext, params
+    return None
+
+
+def resolve_model(model_dir_or_prefix):
+    """Return ``(model_file, params_file)``; ``params_file`` is None for a per-file 1.x dir."""
+    p = os.fspath(model_dir_or_prefix)
+    if os.path.isdir(p):
+        meta = os.path.join(p, _META)
+        if os.path.isfile(meta):
+            with open(meta, encoding="utf-8") as f:
+                prefix = json.load(f).get("prefix")
+            if not isinstance(prefix, str) or not prefix:
+                raise ValueError(f'{meta} must look like {{"prefix": "<name>"}}')
+            got = _from_prefix(os.path.join(p, prefix))
+            if got is None:
+                raise FileNotFoundError(f"{meta} names prefix {prefix!r} but "
+                                        f"{prefix}.json/.pdmodel + {prefix}.pdiparams are missing")
+            return got
+        pairs = _pairs_in(p)
+        prefixes = sorted({pre for pre, _ in pairs})
+        if len(prefixes) == 1:
+            return _from_prefix(prefixes[0])
+        if len(prefixes) > 1:
+            names = [os.path.basename(x) for x in prefixes]
+            raise ValueError(f"{p} holds several models {names}; write {meta} "
+                             f'like {{"prefix": "{names[0]}"}} to pick one')
+        legacy = os.path.join(p, "__model__")
+        if os.path.isfile(legacy):
+            for name in ("__params__", "params"):
+                if os.path.isfile(os.path.join(p, name)):
+                    return legacy, os.path.join(p, name)
+            return legacy, None
+        raise FileNotFoundError(f"no exported model in {p} (expected <prefix>.json or "
+                                f"<prefix>.pdmodel with <prefix>.pdiparams)")
+    got = _from_prefix(p)
+    if got is None:
+        raise FileNotFoundError(f"no exported model at prefix {p} "
+                                f"(expected {p}.json or {p}.pdmodel with {p}.pdiparams)")
+    return got
+
+
+def _np_dtype(name):
+    try:
+        return np.dtype(name)
+    except TypeError:  # e.g. bfloat16: leave the dtype unchecked
+        return None
+
+
+def _specs_from_pir_json(path):
+    """Declared inputs of a PIR program: its ``data`` ops (name, shape, dtype attributes)."""
+    with open(path, encoding="utf-8") as f:
+        prog = json.load(f)
+    specs = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if str(node.get("#", "")).endswith(".data") and isinstance(node.get("A"), list):
+                attrs = {a.get("N"): a.get("AT", {}).get("D") for a in node["A"]
+                         if isinstance(a, dict)}
+                if isinstance(attrs.get("name"), str):
+                    shape = attrs.get("shape")
+                    specs[attrs["name"]] = (list(shape) if isinstance(shape, list) else None,
+                                            _np_dtype(attrs.get("dtype")))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(prog)
+    return specs
+
+
+def _specs_from_program_desc(path):
+    """Declared inputs of a legacy ProgramDesc: the variables written by its feed ops."""
+    from paddle.base.proto import framework_pb2
+    with open(path, "rb") as f:
+        prog = framework_pb2.ProgramDesc.FromString(f.read())
+    block = prog.blocks[0]
+    fed = {a for op in block.ops if op.type == "feed" for o in op.outputs for a in o.arguments}
+    names = {v: k for k, v in framework_pb2.VarType.Type.items()}
+    specs = {}
+    for v in block.vars:
+        if v.name in fed:
+            t = v.type.dense_tensor.tensor
+            dt = {"BOOL": "bool", "INT16": "int16", "INT32": "int32", "INT64": "int64",
+                  "FP16": "float16", "FP32": "float32", "FP64": "float64", "UINT8": "uint8",
+                  "INT8": "int8"}.get(names.get(t.data_type))
+            specs[v.name] = (list(t.dims), np.dtype(dt) if dt else None)
+    return specs
+
+
+def _short_error(e):
+    """Paddle errors carry C++ tracebacks; keep the lines that say what went wrong."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    key = [ln for ln in lines if "Error" in ln and not ln.startswith(("File ", "In user code"))]
+    text = " | ".join(key[:3] or lines[:3])
+    return f"{type(e).__name__}: {text[:1500]}"
+
+
+class _Runner:
+    """One paddle predictor with its tensor handles; used by a single thread only."""
+
+    def __init__(self, predictor, input_names, output_names):
+        self.predictor = predictor
+        self.inputs = [predictor.get_input_handle(n) for n in input_names]
+        self.outputs = [predictor.get_output_handle(n) for n in output_names]
+
+
+class Predictor:
+    """numpy in, numpy out over ``paddle.inference``.
+
+    ``predict(list_of_ndarrays)`` feeds the arrays to the inputs in ``input_names`` order
+    and returns the outputs in ``output_names`` order. Batch and sequence length may vary
+    from call to call. Raises ``ValueError`` for inputs that do not fit the program.
+
+    Thread-safe: the creating thread uses the predictor itself, any other thread gets its
+    own ``clone()`` (weights shared). A paddle predictor must stay on one thread: oneDNN
+    keys its caches by thread id, and predictors that migrate between threads while
+    others run fail with ``std::exception`` once input shapes vary (seen with 8 threads
+    over 2 predictors, batch 1 then 32).
+    """
+
+    def __init__(self, model_dir_or_prefix, num_threads=1, use_onednn=True, use_gpu=False,
+                 gpu_mem_mb=256, gpu_id=0):
+        import paddle.inference as pi
+        self.model_file, self.params_file = resolve_model(model_dir_or_prefix)
+        if self.params_file is None:  # 1.x dir with one file per parameter
+            cfg = pi.Config(os.path.dirname(self.model_file))
+        else:
+            cfg = pi.Config(self.model_file, self.params_file)
+        if use_gpu:
+            cfg.enable_use_gpu(gpu_mem_mb, gpu_id)
+        else:
+            cfg.disable_gpu()
+            cfg.set_cpu_math_library_num_threads(int(num_threads))
+            if use_onednn:
+                cfg.enable_onednn()
+            else:
+                cfg.disable_onednn()
+        cfg.disable_glog_info()  # otherwise every pass logs a line per predictor
+        self._predictor = pi.create_predictor(cfg)
+        self.input_names = list(self._predictor.get_input_names())
+        self.output_names = list(self._predictor.get_output_names())
+        self._tls = threading.local()
+        self._tls.runner = _Runner(self._predictor, self.input_names, self.output_names)
+        try:
+            if self.model_file.endswith(".json"):
+                declared = _specs_from_pir_json(self.model_file)
+            else:
+                declared = _specs_from_program_desc(self.model_file)
+        except Exception:  # an unknown program layout only costs us the early checks
+            declared = {}
+        self.input_specs = [InputSpec(n, *declared.get(n, (None, None)))
+                            for n in self.input_names]
+
+    def _check(self, inputs):
+        if isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
+            raise TypeError("predict() takes a list of arrays, one per input "
+                            f"{self.input_names}")
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"the model takes {len(self.input_names)} inputs "
+                             f"{self.input_names}, got {len(inputs)}")
+        out = []
+        for spec, a in zip(self.input_specs, inputs):
+            a = np.asarray(a)
+            if spec.dtype is not None and a.dtype != spec.dtype:
+                if not np.can_cast(a.dtype, spec.dtype, "safe"):
+                    raise ValueError(f"input {spec.name!r}: dtype {a.dtype} cannot be safely "
+                                     f"cast to the declared {spec.dtype}")
+                a = a.astype(spec.dtype)
+            if spec.shape is not None:
+                if a.ndim != len(spec.shape):
+                    raise ValueError(f"input {spec.name!r}: rank {a.ndim} {list(a.shape)}, "
+                                     f"the model declares rank {len(spec.shape)} {spec.shape}")
+                for got, want in zip(a.shape, spec.shape):
+                    if want >= 0 and got != want:
+                        raise ValueError(f"input {spec.name!r}: shape {list(a.shape)} does "
+                                         f"not match the declared {spec.shape}")
+            if a.ndim == 0 or 0 in a.shape:
+                raise ValueError(f"input {spec.name!r}: empty or scalar shape {list(a.shape)}")
+            out.append(np.ascontiguousarray(a))
+        return out
+
+    def predict(self, inputs):
+        inputs = self._check(inputs)
+        r = getattr(self._tls, "runner", None)
+        if r is None:
+            r = self._tls.runner = _Runner(self._predictor.clone(), self.input_names,
+                                           self.output_names)
+        for h, a in zip(r.inputs, inputs):
+            h.reshape(a.shape)
+            h.copy_from_cpu(a)
+        try:
+            r.predictor.run()
+        except Exception as e:  # noqa: BLE001  - re-raised with a readable message
+            raise RuntimeError("inference failed: " + _short_error(e)) from None
+        return [h.copy_to_cpu() for h in r.outputs]
+
+    __call__ = predict
+
+    def __repr__(self):
+        return (f"Predictor({self.model_file!r}, inputs={self.input_names}, "
+                f"outputs={self.output_names})")

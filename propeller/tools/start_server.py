@@ -1,0 +1,57 @@
+"""Serve an exported model over ZeroMQ.
+
+    python -m propeller.tools.start_server -m DIR -p 8888 [--num_workers N] [--host 127.0.0.1]
+
+DIR holds a ``paddle.jit.save`` export (``<prefix>.json`` or legacy ``<prefix>.pdmodel``,
+plus ``<prefix>.pdiparams``); with several exports, ``DIR/model_meta.json`` names one:
+``{"prefix": "inference"}``. ``-p 0`` picks a free port. Once every worker has loaded the
+model the server prints ``ready tcp://HOST:PORT workers=N`` on stdout. SIGTERM or Ctrl-C
+shut it down cleanly (exit status 0).
+"""
+import argparse
+import logging
+import sys
+
+from propeller.service.server import (DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS,
+                                      PredictorFactory, serve)
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="python -m propeller.tools.start_server",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("-m", "--model_dir", required=True,
+                    help="export dir or prefix (<prefix>.json/.pdmodel + .pdiparams)")
+    ap.add_argument("-p", "--port", type=int, default=8888, help="tcp port (0: pick a free one)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; 0.0.0.0 for all interfaces)")
+    ap.add_argument("--num_workers", type=int, default=1, help="worker processes")
+    ap.add_argument("--num_threads", type=int, default=1, help="CPU math threads per worker")
+    ap.add_argument("--no_onednn", action="store_true", help="disable oneDNN kernels")
+    ap.add_argument("--use_gpu", action="store_true")
+    ap.add_argument("--max_message_bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
+    ap.add_argument("--max_tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                    help="largest batch*seq accepted for any input")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    from inference.predictor import resolve_model
+    try:
+        resolve_model(args.model_dir)  # a wrong path fails here, before workers are spawned
+    except (OSError, ValueError) as e:
+        ap.error(str(e))
+    factory = PredictorFactory(args.model_dir, num_threads=args.num_threads,
+                               use_onednn=not args.no_onednn, use_gpu=args.use_gpu)
+    serve(factory, port=args.port, num_workers=args.num_workers, host=args.host,
+          max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
