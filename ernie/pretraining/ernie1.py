@@ -13,6 +13,12 @@ Two kinds of input:
 import glob
 import logging
 import os
+import sys
+
+if __name__ == "__main__" and not __package__:
+    # Run as a file (paddle.distributed.launch takes a script path, not -m): import the package
+    # from the repo root instead of letting this directory's modules shadow top-level names.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 import paddle

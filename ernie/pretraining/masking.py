@@ -50,3 +50,49 @@ def mask_example(token_ids, seg_labels, word_mode, rng, vocab_size, mask_id=3, l
     ids[positions[act == 1]] = mask_id
     ids[positions[act == 2]] = replace[positions[act == 2]]
     return ids, positions, labels
+
+
+def mask_units(token_ids, unit_starts, maskable, rng, vocab_size, mask_id=3, low_id=1, budget=MASK_PROB):
+    """Knowledge masking with a token budget (ERNIE 2.0): whole units until ``budget`` of the
+    maskable tokens are picked. Returns (masked_ids, positions, labels) as int64 arrays.
+
+    ``unit_starts`` marks the first token of each unit (a char, word, phrase or entity); a unit
+    runs to the next start or non-maskable token. Units are visited in a random order; one
+    that fits in what is left of the budget is taken whole; the first one larger than what is
+    left is taken with probability left/size, and picking ends there. So a unit is never
+    split, the expected number of masked tokens is the budget, and a long entity in a short
+    text still gets masked now and then (a strict "never exceed" rule would never pick it). Each picked
+    token then becomes [MASK] 80%, a random id in [low_id, vocab_size) 10%, itself 10%.
+    """
+    ids = np.array(token_ids, dtype="int64")
+    n = len(ids)
+    maskable = np.asarray(maskable, dtype=bool)
+    starts = np.flatnonzero(np.asarray(unit_starts, dtype=bool) & maskable)
+    if not len(starts):
+        return ids, np.zeros(0, "int64"), np.zeros(0, "int64")
+    bounds = np.flatnonzero(np.asarray(unit_starts, dtype=bool) | ~maskable)
+    ends = np.append(bounds, n)[np.searchsorted(bounds, starts, side="right")]
+    target = max(1, int(round(budget * int(maskable.sum()))))
+    picked = np.zeros(n, dtype=bool)
+    left = target
+    order = rng.permutation(len(starts))
+    draws = rng.rand(len(order))
+    for u, d in zip(order, draws):
+        size = ends[u] - starts[u]
+        if size <= left:
+            picked[starts[u]:ends[u]] = True
+            left -= size
+        else:
+            if d < left / size:
+                picked[starts[u]:ends[u]] = True
+            left = 0
+        if not left:
+            break
+    positions = np.flatnonzero(picked).astype("int64")
+    labels = ids[positions].copy()
+    draw = rng.rand(len(positions))
+    replace = rng.randint(low_id, vocab_size, size=len(positions))
+    ids[positions[draw < 0.8]] = mask_id
+    rnd = (draw >= 0.8) & (draw < 0.9)
+    ids[positions[rnd]] = replace[rnd]
+    return ids, positions, labels

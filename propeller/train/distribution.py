@@ -39,6 +39,13 @@ def wrap(model):
     return model
 
 
+def all_reduce_sum(tensor):
+    """Sum ``tensor`` over the ranks, in place (no-op in a single process)."""
+    if world_size() > 1:
+        paddle.distributed.all_reduce(tensor)
+    return tensor
+
+
 def barrier():
     if world_size() > 1:
         paddle.distributed.barrier()

@@ -1,6 +1,7 @@
 """Hooks around the one training loop: progress bar, logging (console + VisualDL), stop at
 step, periodic evaluation and checkpointing. Users subclass RunHook for their own."""
 import logging
+import math
 import os
 import time
 
@@ -57,6 +58,8 @@ class ProgressBarHook(RunHook):
                         disable=None)  # no bar when output is not a terminal (logs, CI)
 
     def after_step(self, state):
+        if self.bar.disable:  # not a terminal: skip tqdm's per-step bookkeeping
+            return
         self.bar.update(1)
         if state.loss is not None:
             self.bar.set_postfix(loss=f"{state.loss:.4f}", refresh=False)
@@ -89,10 +92,11 @@ class LoggingHook(RunHook):
                  state.loss if state.loss is not None else float("nan"), state.lr or 0.0, speed, extras,
                  f", non-finite skipped: {state.nonfinite_skipped}" if state.nonfinite_skipped else "")
         if self.writer is not None:
-            scalars = {"train/loss": state.loss, "train/lr": state.lr, "train/speed": speed}
+            scalars = {"train/loss": state.loss, "train/lr": state.lr, "train/speed": speed,
+                       "train/nonfinite_skipped": state.nonfinite_skipped}
             scalars.update({f"train/{k}": v for k, v in state.extra.items()})
             for tag, value in scalars.items():
-                if value is not None:
+                if value is not None and math.isfinite(value):  # a skipped step's inf/nan loss is in the console line
                     self.writer.add_scalar(tag=tag, step=state.gstep, value=float(value))
 
     def after_train(self, state):

@@ -2,10 +2,37 @@
 
 One optimisation step = ``gradient_accumulation_steps`` micro-batches. Restarting the same
 command resumes from the newest checkpoint in ``model_dir``: model, optimizer, LR scheduler,
-global step, and the position in the (deterministic) training stream, so an interrupted run
-ends with the same parameters as an uninterrupted one. Dropout is re-seeded from
-(seed, step) every step for the same reason.
+loss scaler, global step, and the position in the (deterministic) training stream, so an
+interrupted run ends with the same parameters as an uninterrupted one. Dropout is re-seeded
+from (seed, step, rank) every step for the same reason. The training stream must replay
+identically in a new process: give ``shuffle`` a seed (or seed ``random`` before building it).
+
+Hyper-parameters the loop reads (``HParams`` / dict, all optional):
+
+* ``gradient_accumulation_steps`` (1): micro-batches per optimisation step; the loss of each
+  is divided by it, so k micro-batches of b rows give the gradient of one batch of k*b rows.
+  A trailing group cut short by the end of the data is dropped.
+* ``num_workers`` (0): prepare training batches in that many ``paddle.io.DataLoader`` worker
+  processes (the train dataset must then be a propeller ``Dataset``).
+* ``split_batches`` ("auto"): how ranks share the stream, see below and ``_RankFeed``.
+* ``use_fp16`` / ``use_bf16`` (False): ``paddle.amp.auto_cast`` (level O1); fp16 also
+  gets a ``GradScaler`` with dynamic loss scaling from ``init_loss_scaling``,
+  ``incr_every_n_steps``, ``decr_every_n_nan_or_inf``, ``incr_ratio``, ``decr_ratio``
+  (defaults: AMP_DEFAULTS). On CPU Paddle runs both as fp32 (no-ops).
+
+A step whose loss is not finite (on any rank) updates nothing: gradients are dropped, the
+count ``RunState.nonfinite_skipped`` goes up and is logged, saved in checkpoints, and the LR
+schedule moves on. With an active fp16 loss scaler (GPU), a step whose gradients overflow is
+skipped by the scaler and counted the same way, and a non-finite loss backs the scale off.
+
+Under ``paddle.distributed.launch`` every rank reads the whole training stream and keeps its
+share (``split_batches``, hparam or Learner option): by default each global batch is split by
+rows (rank r takes rows r, r+N, ...), so N processes compute the same update as one process on
+the same batches; batches whose fields differ in their first dimension (flat masked-LM
+positions) are instead dealt out whole, rank r taking batches r, r+N, ... Only rank 0 logs,
+evaluates, exports and saves.
 """
+import contextlib
 import inspect
 import logging
 import math
@@ -16,12 +43,13 @@ import time
 
 import numpy as np
 import paddle
+from paddle.base import unique_name  # UniqueNameGenerator is not re-exported by paddle.utils
 
 from propeller.train import distribution as dist
 from propeller.train.hooks import (CheckpointSaverHook, EvalHook, LoggingHook, ProgressBarHook, RunState,
                                    StopAtStepHook)
 from propeller.train.model import Model
-from propeller.train.saver import Saver, unwrap
+from propeller.train.saver import Saver
 from propeller.types import HParams, RunConfig, RunMode
 
 log = logging.getLogger("propeller")
@@ -36,8 +64,10 @@ def _setup_logging():
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter("[%(levelname)s %(asctime)s %(name)s] %(message)s", "%H:%M:%S"))
         log.addHandler(h)
-        log.setLevel(logging.INFO)
         log.propagate = False
+    if log.level == logging.NOTSET:  # a level the user chose is kept
+        # only rank 0 reports progress; the other ranks speak up for warnings only
+        log.setLevel(logging.INFO if dist.is_master() else logging.WARNING)
 
 
 def _to_tensor(x):
@@ -48,18 +78,125 @@ def _to_tensor(x):
     return paddle.to_tensor(np.asarray(x))
 
 
+def _fields(batch):
+    return tuple(batch) if isinstance(batch, (list, tuple)) else (batch,)
+
+
 def _split(batch, mode):
-    batch = tuple(batch) if isinstance(batch, (list, tuple)) else (batch,)
-    batch = tuple(_to_tensor(x) for x in batch)
+    batch = tuple(_to_tensor(x) for x in _fields(batch))
     if mode == RunMode.PREDICT:
         return batch, None
     return batch[:-1], batch[-1]
+
+
+def _leading_dims(x, out=None):
+    """The set of first-dimension sizes over all (nested) fields of a batch; scalars are ignored."""
+    out = set() if out is None else out
+    if isinstance(x, (tuple, list)):
+        for y in x:
+            _leading_dims(y, out)
+    else:
+        shape = getattr(x, "shape", None)
+        if shape is not None and len(shape):
+            out.add(int(shape[0]))
+    return out
+
+
+def _rank_rows(x, world, rank):
+    """Rows rank, rank+world, ... of every field (before tensor conversion: slicing numpy is cheaper).
+
+    Strided rather than contiguous so length-sorted batches give each rank a similar mix."""
+    if isinstance(x, (tuple, list)):
+        return tuple(_rank_rows(y, world, rank) for y in x)
+    if getattr(x, "shape", None) is None or len(x.shape) == 0:
+        return x  # a per-batch scalar: every rank keeps it
+    return x[rank::world]
+
+
+SPLIT_MODES = ("auto", "rows", "batches", "none")
+
+
+class _RankFeed:
+    """This rank's share of the global training stream, which every rank reads in full.
+
+    rows:    rank r of N keeps rows r, r+N, ... of every batch: N processes see the one-process batch.
+    batches: rank r keeps whole batches r, r+N, ...: the global batch is N batches.
+    none:    the stream is this rank's already (the user sharded it); taken as is.
+    auto:    rows, unless the fields of the first batch differ in their first dimension
+             (flat index/label fields, as in ERNIE pre-training batches): then batches.
+    Reading the whole stream on every rank keeps the ranks in step: all of them see the end of
+    the data at the same step, so none is left waiting in an all-reduce. ``state.consumed``
+    counts global batches, so a resume may use another number of ranks.
+    """
+
+    def __init__(self, it, world, rank, mode):
+        self.it, self.world, self.rank, self.mode = it, world, rank, mode if world > 1 else "none"
+        self._warned_uneven = False
+
+    def _choose(self, batch):
+        dims = _leading_dims(batch)
+        if len(dims) <= 1:
+            log.info("each batch's rows are split over %d ranks", self.world)
+            return "rows"
+        log.info("batch fields have different first dimensions %s: each of %d ranks takes whole batches "
+                 "(global batch = %d batches)", sorted(dims), self.world, self.world)
+        return "batches"
+
+    def next(self, state):
+        """This rank's next batch (a tuple of fields), or None at the end of the data."""
+        while True:
+            batch = next(self.it, None)
+            if batch is None:
+                return None
+            batch = _fields(batch)
+            if self.mode == "none":
+                state.consumed += 1
+                return batch
+            if self.mode == "auto":
+                self.mode = self._choose(batch)
+            if self.mode == "batches":
+                group = [batch]
+                while len(group) < self.world:
+                    more = next(self.it, None)
+                    if more is None:  # an incomplete last group: every rank drops it
+                        return None
+                    group.append(_fields(more))
+                state.consumed += self.world
+                return group[self.rank]
+            state.consumed += 1
+            dims = _leading_dims(batch)
+            if len(dims) > 1:
+                raise ValueError(f"cannot split a batch by rows over {self.world} ranks: its fields have first "
+                                 f"dimensions {sorted(dims)}; use split_batches='batches' (whole batches per rank)")
+            rows = dims.pop() if dims else 0
+            if rows < self.world:  # every rank sees the same batch, so all skip it
+                log.warning("batch of %d rows cannot be split over %d ranks: skipped", rows, self.world)
+                continue
+            if rows % self.world and not self._warned_uneven:
+                self._warned_uneven = True
+                log.warning("batch of %d rows is not divisible by %d ranks: the averaged gradient weights "
+                            "the ranks' rows unequally", rows, self.world)
+            return _rank_rows(batch, self.world, self.rank)
+
+
+def _close_stream(it):
+    """Stop a DataLoader iterator's worker processes now. Its own reader thread keeps it alive,
+    so dropping the reference never reaches its __del__ and the workers would live (and keep
+    prefetching an endless stream) until the process exits."""
+    shutdown = getattr(it, "_try_shutdown_all", None)  # paddle.io's multi-process iterator
+    if shutdown is not None:
+        shutdown()
 
 
 def _hget(h, key, default):
     if h is None:
         return default
     return h.get(key, default) if hasattr(h, "get") else getattr(h, key, default)
+
+
+def _step_seed(seed, gstep, rank):
+    # one seed per (run seed, step, rank): replayable after a restart, different masks per rank
+    return ((seed * 1000003 + gstep) * 1009 + rank) % (2 ** 63 - 1)
 
 
 def _build_model(model_class_or_model_fn, hparams, mode, run_config):
@@ -75,7 +212,15 @@ def _build_model(model_class_or_model_fn, hparams, mode, run_config):
 
 
 class Learner:
-    def __init__(self, model_class_or_model_fn, run_config, params=None, warm_start_setting=None):
+    """Trains, evaluates and predicts with one Model.
+
+    ``num_workers`` and ``split_batches`` override the hparams of the same names. split_batches
+    says how ranks share the training stream under a launcher: "auto" (default), "rows",
+    "batches" or "none" (see _RankFeed).
+    """
+
+    def __init__(self, model_class_or_model_fn, run_config, params=None, warm_start_setting=None, *,
+                 num_workers=None, split_batches=None):
         _setup_logging()
         self.run_config = run_config if isinstance(run_config, RunConfig) else RunConfig(**run_config)
         self.params = params if params is None or isinstance(params, HParams) else HParams(**params)
@@ -85,10 +230,20 @@ class Learner:
         if seed is not None:
             paddle.seed(seed), np.random.seed(seed), random.seed(seed)
         dist.init()
-        self.model = _build_model(model_class_or_model_fn, self.params, RunMode.TRAIN, self.run_config)
+        # Parameter and optimizer-accumulator names come from a process-global counter and the
+        # optimizer state is keyed by them: a private namespace per Learner gives every Learner the
+        # names a fresh process would, so a checkpoint restores into a second Learner in-process.
+        self._name_gen = unique_name.UniqueNameGenerator()
+        with self._names():
+            self.model = _build_model(model_class_or_model_fn, self.params, RunMode.TRAIN, self.run_config)
         self.saver = Saver(self.run_config.model_dir, self.run_config.max_ckpt)
         self.warm_start_setting = warm_start_setting
+        self.warm_start_result = None
         self.optimizer = self.lr_scheduler = self.scaler = None
+        self.num_workers = int(num_workers if num_workers is not None else _hget(self.params, "num_workers", 0))
+        self.split_batches = split_batches if split_batches is not None else _hget(self.params, "split_batches", "auto")
+        if self.split_batches not in SPLIT_MODES:
+            raise ValueError(f"split_batches must be one of {SPLIT_MODES}, got {self.split_batches!r}")
         self._amp_dtype = None
         if _hget(self.params, "use_fp16", False):
             self._amp_dtype = "float16"
@@ -96,48 +251,91 @@ class Learner:
             self._amp_dtype = "bfloat16"
 
     # ------------------------------------------------------------------ helpers
+    @contextlib.contextmanager
+    def _names(self):
+        with unique_name.guard(self._name_gen):
+            yield
+
     def _vdl_dir(self):
         return self.run_config.log_dir or os.path.join(self.run_config.model_dir, "vdl")
 
     def _autocast(self):
         if self._amp_dtype is None:
-            return paddle.amp.auto_cast(enable=False)
+            return contextlib.nullcontext()
         return paddle.amp.auto_cast(enable=True, dtype=self._amp_dtype, level="O1")
+
+    def _make_scaler(self):
+        # bf16 has fp32's exponent range, so it needs no loss scaling (Paddle disables it for bf16 too)
+        if self._amp_dtype != "float16":
+            return None
+        kw = {k: type(v)(_hget(self.params, k, v)) for k, v in AMP_DEFAULTS.items()}
+        return paddle.amp.GradScaler(enable=True, use_dynamic_loss_scaling=True, **kw)
 
     def save(self, state):
         if dist.is_master():
             return self.saver.save(state.gstep, self.model, self.optimizer,
-                                   meta={"consumed": state.consumed, "nonfinite_skipped": state.nonfinite_skipped})
+                                   meta={"consumed": state.consumed, "nonfinite_skipped": state.nonfinite_skipped,
+                                         "world_size": dist.world_size()},
+                                   scaler=self.scaler)
 
     def _warm_start(self):
         ws = self.warm_start_setting
         if ws is None:
             return
         log.info("warm start from %s", ws.from_dir)
-        self.model.warm_start(ws.from_dir, ws.predicate_fn)
+        self.warm_start_result = self.model.warm_start(ws.from_dir, ws.predicate_fn)
+
+    def _train_stream(self, train_dataset, skip):
+        """An iterator over training batches, starting after the ``skip`` already consumed."""
+        ds = train_dataset
+        is_dataset = hasattr(ds, "skip") and hasattr(ds, "to_paddle_dataloader")
+        if is_dataset and skip:
+            # skipping in the pipeline (before any DataLoader) never ships the skipped batches
+            # through worker processes or converts them to tensors
+            ds, skip = ds.skip(skip), 0
+        if self.num_workers > 0:
+            if not is_dataset:
+                raise ValueError("num_workers > 0 needs the training data as a propeller Dataset "
+                                 f"(got {type(train_dataset).__name__})")
+            ds = ds.to_paddle_dataloader(num_workers=self.num_workers)
+        it = iter(ds)
+        for _ in range(skip):  # other iterables: replay the deterministic stream
+            next(it, None)
+        return it
 
     # ------------------------------------------------------------------ train
     def train(self, train_dataset, train_hooks=(), eval_datasets=None, exporters=()):
+        """Train to run_config.max_steps (or run_steps, or the end of the data); returns the RunState.
+
+        eval_datasets: {name: dataset} (or one dataset, named "eval"), evaluated every eval_steps
+        and at the end on rank 0; exporters see the results of the first one."""
+        if eval_datasets is not None and not isinstance(eval_datasets, dict):
+            eval_datasets = {"eval": eval_datasets}
+        with self._names():
+            return self._train(train_dataset, train_hooks, eval_datasets, exporters)
+
+    def _train(self, train_dataset, train_hooks, eval_datasets, exporters):
         rc = self.run_config
         max_steps = rc.max_steps
         accum = int(_hget(self.params, "gradient_accumulation_steps", 1))
+        if accum < 1:
+            raise ValueError(f"gradient_accumulation_steps must be >= 1, got {accum}")
         if self.optimizer is None:
             self.optimizer, self.lr_scheduler = self.model.optimizer(max_steps)
-        if self._amp_dtype is not None and self.scaler is None:
-            kw = {k: _hget(self.params, k, v) for k, v in AMP_DEFAULTS.items()}
-            self.scaler = paddle.amp.GradScaler(use_dynamic_loss_scaling=True, **kw)
+        if self.scaler is None:
+            self.scaler = self._make_scaler()
+        scaler_on = self.scaler is not None and self.scaler.is_enable()
         state = RunState()
         latest = self.saver.latest()
         if latest is not None:
-            meta = Saver.restore(latest, self.model, self.optimizer)
+            meta = Saver.restore(latest, self.model, self.optimizer, self.scaler)
             state.gstep, state.consumed = int(meta["step"]), int(meta.get("consumed", 0))
             state.nonfinite_skipped = int(meta.get("nonfinite_skipped", 0))
             log.info("resumed from %s (step %d)", latest, state.gstep)
         else:
             self._warm_start()
+        world, rank = dist.world_size(), dist.rank()
         model = dist.wrap(self.model)
-        if dist.world_size() > 1 and hasattr(train_dataset, "shard"):
-            train_dataset = train_dataset.shard(dist.world_size(), dist.rank())
 
         hooks = [StopAtStepHook(max_steps, rc.run_steps)]
         if dist.is_master():
@@ -149,62 +347,79 @@ class Learner:
         for h in hooks:
             h.before_train(state)
 
-        it = iter(train_dataset)
-        for _ in range(state.consumed):  # fast-forward the deterministic stream on resume
-            next(it, None)
+        it = self._train_stream(train_dataset, state.consumed)
+        feed = _RankFeed(it, world, rank, self.split_batches)
         model.train()
-        stop = any(h.should_stop(state) for h in hooks)
-        while not stop:
-            if rc.seed is not None:
-                paddle.seed(rc.seed * 1000003 + state.gstep)
-            loss_sum, n_micro = 0.0, 0
-            finite = True
-            for micro in range(accum):
-                batch = next(it, None)
-                if batch is None:
+        try:
+            stop = any(h.should_stop(state) for h in hooks)
+            while not stop:
+                if rc.seed is not None:
+                    paddle.seed(_step_seed(rc.seed, state.gstep, rank))
+                loss_sum, n_micro, exhausted = None, 0, False
+                while n_micro < accum:
+                    batch = feed.next(state)
+                    if batch is None:
+                        exhausted = True
+                        break
+                    features, labels = _split(batch, RunMode.TRAIN)
+                    # gradients are all-reduced only on the last micro-batch of a step
+                    sync = model.no_sync() if (world > 1 and n_micro < accum - 1) else contextlib.nullcontext()
+                    with sync:
+                        with self._autocast():
+                            pred = model(*features)
+                            loss = self.model.loss(pred, labels)
+                        scaled = loss / accum if accum > 1 else loss
+                        if self.scaler is not None:
+                            scaled = self.scaler.scale(scaled)
+                        self.model.backward(scaled)
+                    d = loss.detach()
+                    if d.dtype != paddle.float32:
+                        d = d.astype("float32")
+                    loss_sum = d if loss_sum is None else loss_sum + d
+                    n_micro += 1
+                if exhausted:
+                    if n_micro:
+                        log.info("training data ended inside an accumulation group: its %d micro-batches dropped",
+                                 n_micro)
+                        self.optimizer.clear_grad()
+                    log.info("training data exhausted at step %d", state.gstep)
                     break
-                state.consumed += 1
-                features, labels = _split(batch, RunMode.TRAIN)
-                sync_ctx = model.no_sync() if (dist.world_size() > 1 and micro < accum - 1) else _null()
-                with sync_ctx:
-                    with self._autocast():
-                        pred = model(*features)
-                        loss = self.model.loss(pred, labels)
-                    lv = float(loss)
-                    if not math.isfinite(lv):
-                        finite = False
-                        continue
-                    scaled = loss / accum if accum > 1 else loss
-                    if self.scaler is not None:
-                        scaled = self.scaler.scale(scaled)
-                    self.model.backward(scaled)
-                loss_sum += lv
-                n_micro += 1
-            if n_micro == 0 and finite:
-                log.info("training data exhausted at step %d", state.gstep)
-                break
-            if not finite:  # a non-finite loss: skip this update entirely and count it
-                self.optimizer.clear_grad()
-                state.nonfinite_skipped += 1
-                log.warning("non-finite loss at step %d: update skipped (%d so far)",
-                            state.gstep + 1, state.nonfinite_skipped)
-            else:
-                if self.scaler is not None:
-                    self.scaler.step(self.optimizer)
+                # One host sync per step. The loss is summed over the ranks so that all of them
+                # agree on skipping a non-finite step (a rank stepping alone would diverge).
+                if world > 1:
+                    loss_sum = dist.all_reduce_sum(loss_sum.reshape([1]))
+                lv = float(loss_sum) / (n_micro * world)
+                if not math.isfinite(lv):
+                    self.optimizer.clear_grad()
+                    state.nonfinite_skipped += 1
+                    if scaler_on:  # back the loss scale off as for a gradient overflow
+                        self.scaler._cache_found_inf = True
+                        self.scaler.update()
+                    log.warning("non-finite loss at step %d: update skipped (%d so far)",
+                                state.gstep + 1, state.nonfinite_skipped)
+                elif scaler_on:
+                    self.scaler.step(self.optimizer)  # skips the update itself on overflowing gradients
+                    if bool(getattr(self.scaler, "_cache_found_inf", False)):
+                        state.nonfinite_skipped += 1
                     self.scaler.update()
+                    self.optimizer.clear_grad()
                 else:
                     self.optimizer.step()
-                self.optimizer.clear_grad()
-            if self.lr_scheduler is not None:
-                self.lr_scheduler.step()
-            state.gstep += 1
-            state.step += 1
-            state.loss = loss_sum / max(n_micro, 1) if n_micro else float("nan")
-            state.lr = self.optimizer.get_lr()
-            state.extra = dict(getattr(self.model, "step_scalars", None) or {})
-            for h in hooks:
-                h.after_step(state)
-            stop = any(h.should_stop(state) for h in hooks)
+                    self.optimizer.clear_grad()
+                if self.lr_scheduler is not None:
+                    self.lr_scheduler.step()
+                state.gstep += 1
+                state.step += 1
+                state.loss = lv
+                state.lr = self.optimizer.get_lr()
+                scalars = getattr(self.model, "step_scalars", None)
+                state.extra = dict(scalars) if scalars else {}
+                for h in hooks:
+                    h.after_step(state)
+                stop = any(h.should_stop(state) for h in hooks)
+        finally:
+            _close_stream(it)
+            del it, feed
         for h in hooks:
             h.after_train(state)
         dist.barrier()
@@ -255,25 +470,23 @@ class Learner:
             ckpt = self.saver.latest()
         if ckpt:
             Saver.restore(ckpt, self.model)
+        was_training = self.model.training
         self.model.eval()
-        for batch in predict_dataset:
-            features, _ = _split(batch, RunMode.PREDICT)
-            pred = self.model(*features)
-            outs = pred if isinstance(pred, (list, tuple)) else (pred,)
-            outs = [o.numpy() for o in outs]
-            if not split_batch:
-                yield outs if len(outs) > 1 else outs[0]
-                continue
-            for row in zip(*outs):
-                yield row if len(row) > 1 else row[0]
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
+        try:
+            for batch in predict_dataset:
+                features, _ = _split(batch, RunMode.PREDICT)
+                with self._autocast():
+                    pred = self.model(*features)
+                outs = pred if isinstance(pred, (list, tuple)) else (pred,)
+                outs = [o.numpy() for o in outs]
+                if not split_batch:
+                    yield outs if len(outs) > 1 else outs[0]
+                    continue
+                for row in zip(*outs):
+                    yield row if len(row) > 1 else row[0]
+        finally:
+            if was_training:
+                self.model.train()
 
 
 def train_and_eval(model_class_or_model_fn, params, run_config, train_dataset, eval_dataset=None,

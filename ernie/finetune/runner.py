@@ -1,0 +1,387 @@
+"""The command line shared by the fine-tuning examples: train with Propeller's
+``train_and_eval`` (best model exported as a state dict and as an inference model), evaluate
+the best model on dev and test, or ``--do_predict`` from stdin.
+
+Outputs in ``model_dir`` (run_config; default ``./output``):
+  model_<step>/, ckpt_info     Propeller checkpoints (a rerun resumes from the newest)
+  best/                        the best model by the task's dev metric (model_state.pdparams)
+  best_inference/inference/    the same model exported for paddle.inference
+  task.json                    model config, labels, tokenizer files: what --do_predict needs
+"""
+import json
+import logging
+import math
+import os
+import sys
+
+import numpy as np
+
+import propeller.paddle as propeller
+from ernie.finetune.common import MODEL_FIELDS, build_tokenizer, check_vocab, load_weights, resolve_ernie_config
+from ernie.finetune.data import BadLineError, BadLines, Columns, HeaderError, split_files, token_batches
+from propeller.fsutil import atomic_write_text
+
+log = logging.getLogger("ernie.finetune")
+
+__all__ = ["Task", "make_parser", "main", "EvalLogHook"]
+
+TASK_FILE = "task.json"
+BEST_DIR, BEST_INFERENCE_DIR = "best", "best_inference"
+
+
+def _setup_logging():
+    root = logging.getLogger("ernie")
+    if not root.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("[%(levelname)s %(asctime)s %(name)s] %(message)s", "%H:%M:%S"))
+        root.addHandler(h)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
+class Task:
+    """What differs between classification, ranking, NER and MRC. Examples are tuples whose
+    first field is the token ids; ``to_batch`` turns a padded batch into the trainer's
+    ``(src_ids, sent_ids, labels)``."""
+
+    name = "task"
+    model_class = None
+    data_exts = (".tsv",)
+    best_metric, higher_is_better = "acc", True
+    shown_metrics = ("acc",)
+
+    def __init__(self, args, tokenizer, meta=None):
+        self.args, self.tokenizer, self.meta = args, tokenizer, dict(meta or {})
+        self.max_seqlen = args.max_seqlen
+
+    @staticmethod
+    def add_args(parser):
+        pass
+
+    # ---- what is saved and rebuilt
+    def task_meta(self):
+        """Saved to task.json at training time and handed back as ``meta`` for --do_predict."""
+        return {}
+
+    def model_hparams(self):
+        return {}
+
+    def model_fn(self):
+        return self.model_class
+
+    # ---- data
+    @property
+    def pad_values(self):
+        return (self.tokenizer.pad_id or 0, 0, 0)
+
+    def read(self, files, bad):
+        raise NotImplementedError
+
+    def to_batch(self, batch):
+        return batch[0], batch[1], batch[2]
+
+    def data_num(self, examples):
+        """The data_num shown in log lines (None: the evaluated rows)."""
+        return None
+
+    def has_labels(self, files):
+        return True
+
+    def write_predictions(self, learner, files, out_path):
+        raise SystemExit(f"{files}: no labels to evaluate against")
+
+    def predict(self, learner, inp, out, bad):
+        raise NotImplementedError
+
+    # ---- the original log line
+    def eval_line(self, name, result, files, epoch, steps, data_num=None):
+        shown = "".join(f", {k}: {result[k]:.6f}" for k in self.shown_metrics if k in result)
+        return (f"[{name} evaluation] ave loss: {result['loss']:.6f}{shown}, "
+                f"data_num: {data_num if data_num is not None else result.get('data_num')}, "
+                f"elapsed time: {result.get('elapsed_time', 0.0):.6f} s, file: {','.join(files)}, "
+                f"epoch: {epoch}, steps: {steps}")
+
+    def better(self, old, new):
+        if old is None:
+            return True
+        a, b = old.get(self.best_metric), new[self.best_metric]
+        if a is None or not math.isfinite(a):
+            return math.isfinite(b)
+        return b > a if self.higher_is_better else b < a
+
+
+class EvalLogHook(propeller.RunHook):
+    """Prints each evaluation the trainer ran in the original ERNIE format (stdout)."""
+
+    def __init__(self, task, files, examples_per_epoch, batch_size, data_num=None, out=None):
+        self.task, self.files, self.n, self.bs = task, files, max(1, examples_per_epoch), batch_size
+        self.data_num, self.out, self._seen = data_num or {}, out or sys.stdout, {}
+
+    def _emit(self, state):
+        for name, result in (state.last_eval or {}).items():
+            if self._seen.get(name) is result:
+                continue
+            self._seen[name] = result
+            epoch = state.gstep * self.bs // self.n
+            print(self.task.eval_line(name, result, self.files.get(name, []), epoch, state.gstep,
+                                      self.data_num.get(name)), file=self.out, flush=True)
+
+    def after_step(self, state):
+        self._emit(state)
+
+    def after_train(self, state):
+        self._emit(state)
+
+
+def make_parser(task_cls, description=None):
+    p = propeller.ArgumentParser(description or f"ERNIE fine-tuning: {task_cls.name}")
+    p.add_argument("--data_dir", help="task data: {train,dev,test}/ directories or {train,dev,test}%s files"
+                   % task_cls.data_exts[0])
+    p.add_argument("--vocab_file", help="vocab.txt of the pre-trained model (default at predict time: the "
+                                        "one recorded in model_dir/task.json)")
+    p.add_argument("--max_seqlen", type=int, default=None, help="max tokens per example (default 128)")
+    p.add_argument("--do_predict", action="store_true", help="read examples from stdin, print predictions")
+    p.add_argument("--warm_start_from", help="pre-trained model to start from (ours, PaddleNLP, a legacy "
+                                             "params/ dir); with --do_predict: the fine-tuned model to use")
+    p.add_argument("--ernie_config", help="model config JSON (or put the model fields in --hparam; default: "
+                                          "the config of --warm_start_from)")
+    p.add_argument("--on_bad_line", choices=("error", "skip"), default="error",
+                   help="a malformed data line stops the run naming file and line, or is skipped and counted")
+    p.add_argument("--cased", action="store_true", help="do not lower-case the text (cased vocabularies)")
+    task_cls.add_args(p)
+    return p
+
+
+def _hp(hparams, key, default):
+    v = hparams.get(key, default)
+    return default if v is None else v
+
+
+def _load_meta(model_dir):
+    path = os.path.join(model_dir, TASK_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _abs(p):
+    return os.path.abspath(p) if p else p
+
+
+def _batches(task, examples, batch_size, in_tokens=False, shuffle_seed=None):
+    ds = propeller.data.Dataset.from_list(examples)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(examples), seed=shuffle_seed).repeat()
+    if in_tokens:
+        rows, pads = ds, task.pad_values
+        ds = propeller.data.Dataset.from_generator_func(lambda: token_batches(iter(rows), batch_size, pads))
+    else:
+        ds = ds.padded_batch(batch_size, pad_value=list(task.pad_values))
+    return ds.map(task.to_batch)
+
+
+def _read_split(task, args, split, required=False):
+    files = split_files(args.data_dir, split, task.data_exts)
+    if not files:
+        if required:
+            raise SystemExit(f"no {split} data in {args.data_dir} (expected {split}/ or "
+                             f"{split}{task.data_exts[0]})")
+        return files, None
+    if not task.has_labels(files):
+        return files, None
+    bad = BadLines(args.on_bad_line, split)
+    examples = task.read(files, bad)
+    bad.report()
+    log.info("[%s] %d examples from %s", split, len(examples), ", ".join(files))
+    if not examples:
+        raise SystemExit(f"no usable {split} examples in {', '.join(files)}")
+    return files, examples
+
+
+def main(task_cls, argv=None):
+    _setup_logging()
+    args = make_parser(task_cls).parse_args(argv)
+    run_config = propeller.parse_runconfig(args)
+    hparams = propeller.parse_hparam(args)
+    if run_config.model_dir is None:
+        run_config = run_config.replace(model_dir="output")
+    try:
+        if args.do_predict:
+            return predict(task_cls, args, run_config, hparams)
+        return train(task_cls, args, run_config, hparams)
+    except BadLineError as e:  # a data problem, not a bug: the message (file:line: why) is enough
+        raise SystemExit(f"error: {e}") from None
+
+
+def train(task_cls, args, run_config, hparams):
+    if not args.data_dir:
+        raise SystemExit("--data_dir is required for training")
+    if not os.path.isdir(args.data_dir):
+        raise SystemExit(f"--data_dir {args.data_dir}: no such directory")
+    args.max_seqlen = args.max_seqlen or 128
+    tokenizer = build_tokenizer(args.vocab_file, getattr(args, "sentence_piece_model", None),
+                                getattr(args, "word_dict", None), not args.cased)
+    config = resolve_ernie_config(args.ernie_config, hparams, [args.warm_start_from])
+    check_vocab(config, tokenizer, args.max_seqlen)
+    task = task_cls(args, tokenizer)
+
+    train_files, train_ex = _read_split(task, args, "train", required=True)
+    if train_ex is None:
+        raise SystemExit(f"{train_files}: the training data has no label column")
+    dev_files, dev_ex = _read_split(task, args, "dev")
+    test_files, test_ex = _read_split(task, args, "test")
+
+    bs = int(_hp(hparams, "batch_size", 32))
+    in_tokens = bool(_hp(hparams, "in_tokens", False))
+    n_train = len(train_ex)
+    if in_tokens:  # batch_size counts tokens: estimate examples per batch from the mean length
+        mean_len = float(np.mean([len(e[0]) for e in train_ex]))
+        rows_per_batch = max(1, int(bs // max(mean_len, 1)))
+    else:
+        rows_per_batch = bs
+    if run_config.max_steps is None:
+        epochs = float(_hp(hparams, "epoch", 3))
+        run_config = run_config.replace(max_steps=max(1, math.ceil(epochs * n_train / rows_per_batch)))
+        log.info("%d training examples, %g epochs of batch %d: max_steps %d", n_train, epochs, bs,
+                 run_config.max_steps)
+    seed = run_config.seed if run_config.seed is not None else 1  # fixed, so a resumed run replays the stream
+    full_hparams = propeller.HParams(**{k: v for k, v in hparams.items() if k not in MODEL_FIELDS}).join(
+        dict(ernie_config=config.to_dict(), **task.model_hparams()))
+
+    model_dir = run_config.model_dir
+    master = propeller.train.distribution.is_master()  # under paddle.distributed.launch only rank 0 writes
+    os.makedirs(model_dir, exist_ok=True)
+    meta = dict(task=task.name, ernie_config=config.to_dict(), max_seqlen=args.max_seqlen,
+                vocab_file=_abs(args.vocab_file), cased=args.cased,
+                sentence_piece_model=_abs(getattr(args, "sentence_piece_model", None)),
+                word_dict=_abs(getattr(args, "word_dict", None)), **task.task_meta())
+    if master:
+        atomic_write_text(os.path.join(model_dir, TASK_FILE), json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
+
+    train_ds = _batches(task, train_ex, bs, in_tokens, shuffle_seed=seed)
+    eval_bs = int(_hp(hparams, "eval_batch_size", bs if not in_tokens else max(1, rows_per_batch)))
+    eval_sets, exporters = None, []
+    if dev_ex:
+        eval_sets = {"dev": _batches(task, dev_ex, eval_bs)}
+        cmp = task.better
+        exporters = [propeller.BestExporter(os.path.join(model_dir, BEST_DIR), cmp_fn=cmp),
+                     propeller.BestInferenceModelExporter(os.path.join(model_dir, BEST_INFERENCE_DIR), cmp_fn=cmp)]
+    else:
+        log.warning("no dev set: no evaluation during training and no best-model export")
+    ws = None
+    if args.warm_start_from:
+        ws = propeller.WarmStartSetting(predicate_fn=lambda name: True, from_dir=args.warm_start_from)
+    hook = EvalLogHook(task, {"dev": dev_files}, n_train, rows_per_batch,
+                       data_num={"dev": task.data_num(dev_ex)} if dev_ex else None)
+    propeller.train_and_eval(task.model_fn(), full_hparams, run_config, train_ds, eval_sets, ws,
+                             train_hooks=[hook], exporters=exporters)
+
+    # the best model on dev and test, as the original scripts reported at the end
+    best = os.path.join(model_dir, BEST_DIR)
+    if not master or not os.path.isdir(best):
+        return None
+    learner = propeller.Learner(task.model_fn(), run_config, full_hparams)
+    load_weights(learner.model.net, best)
+    with open(os.path.join(best, "eval_result.json"), encoding="utf-8") as f:
+        best_step = json.load(f).get("step")
+    final = {}
+    epoch = (best_step or 0) * rows_per_batch // max(1, n_train)
+    for name, files, examples in (("dev", dev_files, dev_ex), ("test", test_files, test_ex)):
+        if examples:
+            res = learner.evaluate(_batches(task, examples, eval_bs), name=name)
+            final[name] = res
+            print(task.eval_line(name, res, files, epoch, best_step, task.data_num(examples)),
+                  flush=True)
+        elif files:  # a test set without labels (GLUE): write predictions as the original did
+            out_path = os.path.join(model_dir, f"{name}_out.tsv")
+            print(f"testing {','.join(files)}, save to {out_path}", flush=True)
+            task.write_predictions(learner, files, out_path)
+    return final
+
+
+def predict(task_cls, args, run_config, hparams):
+    model_dir = run_config.model_dir
+    meta = _load_meta(model_dir)
+    if meta and meta.get("task") != task_cls.name:
+        raise SystemExit(f"{model_dir}/{TASK_FILE} is from a {meta.get('task')} model, not {task_cls.name}")
+    args.max_seqlen = args.max_seqlen or meta.get("max_seqlen") or 128
+    args.cased = args.cased or bool(meta.get("cased"))
+    sp = getattr(args, "sentence_piece_model", None) or meta.get("sentence_piece_model")
+    wd = getattr(args, "word_dict", None) or meta.get("word_dict")
+    tokenizer = build_tokenizer(args.vocab_file or meta.get("vocab_file"), sp, wd, not args.cased)
+    source = args.warm_start_from
+    if not source:
+        best = os.path.join(model_dir, BEST_DIR)
+        source = best if os.path.isdir(best) else model_dir  # else the newest checkpoint there
+    if not os.path.exists(source):
+        raise SystemExit(f"no model to predict with: {source} does not exist (train first, or give "
+                         f"--warm_start_from)")
+    task_json = os.path.join(model_dir, TASK_FILE)
+    config = resolve_ernie_config(args.ernie_config, hparams, [task_json if meta else None, source])
+    check_vocab(config, tokenizer, args.max_seqlen)
+    task = task_cls(args, tokenizer, meta)
+    full_hparams = propeller.HParams(**{k: v for k, v in hparams.items() if k not in MODEL_FIELDS}).join(
+        dict(ernie_config=config.to_dict(), **task.model_hparams()))
+    learner = propeller.Learner(task.model_fn(), run_config, full_hparams)
+    load_weights(learner.model.net, source)
+    bad = BadLines(args.on_bad_line, "predict")
+    task.predict(learner, sys.stdin, sys.stdout, bad)
+    bad.report()
+
+
+# ---------------------------------------------------------------------------- helpers for tasks
+
+def predict_rows(task, learner, examples, batch_size=32):
+    """Model outputs (numpy, one item per example, in order) for a list of examples."""
+    if not examples:
+        return []
+    ds = propeller.data.Dataset.from_list(examples).padded_batch(batch_size, pad_value=list(task.pad_values[:2]))
+    return list(learner.predict(ds))
+
+
+def stdin_records(inp, layouts, bad, required=("text_a",), chunk=512):
+    """Chunks of ``[(lineno, record or None)]`` from stdin TSV lines; None marks a bad or blank
+    line (it still gets an output line so outputs stay aligned with inputs). A header line
+    names the columns and gets no output line."""
+    cols, buf = Columns(layouts, required=required), []
+    for lineno, line in enumerate(inp, 1):
+        line = line.rstrip("\n").rstrip("\r")
+        fields = line.split("\t")
+        rec = None
+        if not line.strip():
+            bad("<stdin>", lineno, "empty line")
+        else:
+            try:
+                if cols.is_header(fields):
+                    continue
+                rec = cols.parse(fields)
+            except HeaderError as e:
+                raise BadLineError(f"<stdin>:{lineno}: {e}") from None
+            except ValueError as e:
+                bad("<stdin>", lineno, str(e))
+        buf.append((lineno, rec))
+        if len(buf) >= chunk:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def run_predict_tsv(task, learner, inp, out, bad, layouts, encode, fmt, required=("text_a",)):
+    """--do_predict for the TSV tasks: ``encode(record) -> example`` (ValueError: bad line),
+    ``fmt(record, output) -> line``; a bad line prints an empty line."""
+    for chunk in stdin_records(inp, layouts, bad, required):
+        items = []
+        for lineno, rec in chunk:
+            ex = None
+            if rec is not None:
+                try:
+                    ex = encode(rec)
+                except ValueError as e:
+                    bad("<stdin>", lineno, str(e))
+            items.append((rec, ex))
+        outs = iter(predict_rows(task, learner, [ex[:2] for _, ex in items if ex is not None]))
+        for rec, ex in items:
+            out.write((fmt(rec, ex, next(outs)) if ex is not None else "") + "\n")
+        out.flush()

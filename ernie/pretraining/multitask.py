@@ -1,0 +1,123 @@
+"""The ERNIE 2.0 multi-task model: one shared ErnieModel (task embeddings on), one head per task.
+
+Each example's task id goes to ``task_type_ids``; each head runs only on its own examples'
+targets (see pipeline.collate for the batch). The loss is the sum over the batch's tasks of
+weight * (mean cross-entropy of the task). Per-task losses and accuracies are reported as
+``step_scalars`` (console and VisualDL) and per-task metrics in evaluation.
+
+hparams: ``ernie_config`` (dict), ``tasks`` ({name: options incl. ``type``}), ``task_order``.
+"""
+import collections
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+import propeller.paddle as propeller
+from ernie.checkpoint import load_into
+from ernie.modeling import ErnieConfig, ErnieModel
+from ernie.pretraining.tasks import build_task
+
+
+def build_tasks(spec, order=None):
+    """Task objects from ``{name: options}``; ``options["type"]`` names the registered class
+    (default: the name itself), the rest go to its constructor. The instance takes ``name``."""
+    out = []
+    for name in (order or list(spec)):
+        opts = dict(spec[name] or {})
+        task = build_task(opts.pop("type", name), **opts)
+        task.name = name
+        out.append(task)
+    ids = [t.task_id for t in out]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"two tasks share a task id: {dict(zip([t.name for t in out], ids))}")
+    return out
+
+
+class MultiTaskPretrainModel(propeller.train.Model):
+    """Batch: (src, sent, pos, task_ids, stage, present, indices, labels); see pipeline.py."""
+
+    def __init__(self, hparams, mode=propeller.RunMode.TRAIN, run_config=None):
+        super().__init__(hparams, mode, run_config)
+        cfg = hparams.ernie_config
+        cfg = cfg.to_dict() if isinstance(cfg, ErnieConfig) else dict(cfg)
+        cfg["use_task_id"] = True
+        self.config = ErnieConfig.from_dict(cfg)
+        self.tasks = build_tasks(dict(hparams.tasks), list(hparams.get("task_order", None) or hparams.tasks))
+        too_big = [t.name for t in self.tasks if t.task_id >= self.config.task_type_vocab_size]
+        if too_big:
+            raise ValueError(f"task ids of {too_big} exceed task_type_vocab_size {self.config.task_type_vocab_size}")
+        self.ernie = ErnieModel(self.config)
+        word = self.ernie.embeddings.word_embeddings.weight
+        self.heads = nn.LayerList([t.build_head(self.config, word) for t in self.tasks])
+        # step_scalars are running means over each task's last `window` batches: with one task
+        # per batch, a log line would otherwise show only the task of that one step
+        window = int(hparams.get("scalar_window", 20))
+        self._recent = {t.name: collections.deque(maxlen=window) for t in self.tasks}
+        self._recent_acc = {t.name: collections.deque(maxlen=window) for t in self.tasks}
+        self.step_scalars = {}
+        self.step_task_losses = []  # (task, loss) of each micro-batch since the last read
+
+    def forward(self, src_ids, sent_ids, pos_ids, task_ids, stage, present, indices):
+        seq, pooled = self.ernie(src_ids, sent_ids, pos_ids, None, task_ids)
+        present = [int(k) for k in present.numpy().reshape(-1)]
+        logits = tuple(self.heads[k](seq, pooled, idx) for k, idx in zip(present, indices))
+        # Parameters no head of this batch reached (other tasks' heads; the pooler when only
+        # token tasks ran) join the graph with weight 0, so that under DataParallel every rank
+        # produces a gradient for every parameter and the all-reduce never waits for a
+        # gradient that will not come.
+        idle = [p for k, h in enumerate(self.heads) if k not in present for p in h.parameters()]
+        if all(self.tasks[k].level != "sentence" for k in present):
+            idle += list(self.ernie.pooler.parameters())
+        touch = paddle.add_n([p.sum() for p in idle]) * 0.0 if idle else None
+        return present, logits, touch, int(stage.numpy().reshape(-1)[0])
+
+    def loss(self, predictions, labels):
+        present, logits, touch, stage = predictions
+        total = touch
+        record = self.training
+        for k, lg, lab in zip(present, logits, labels):
+            task = self.tasks[k]
+            l = task.loss(lg, lab)
+            total = task.weight * l if total is None else total + task.weight * l
+            if record:
+                v = float(l)
+                self._recent[task.name].append(v)
+                self.step_task_losses.append((task.name, v))
+                acc = (lg.argmax(-1).numpy() == lab.numpy().reshape(-1)).mean() if lab.shape[0] else np.nan
+                self._recent_acc[task.name].append(float(acc))
+        if record:
+            scalars = {"stage": float(stage)}
+            for t in self.tasks:
+                if self._recent[t.name]:
+                    scalars[f"{t.name}_loss"] = float(np.mean(self._recent[t.name]))
+                    scalars[f"{t.name}_acc"] = float(np.nanmean(self._recent_acc[t.name]))
+                    if t.level == "mlm":  # perplexity of the recent mean masked-LM loss
+                        scalars[f"{t.name}_ppl"] = float(np.exp(min(scalars[f"{t.name}_loss"], 50.0)))
+            self.step_scalars = scalars
+        return total
+
+    def metrics(self, predictions, labels):
+        present, logits, _, _ = predictions
+        got = {k: (lg, lab) for k, lg, lab in zip(present, logits, labels)}
+        out = {}
+        for k, task in enumerate(self.tasks):
+            lg, lab = got.get(k, (None, None))
+            for name, m in task.metrics(lg, lab).items():
+                out[f"{task.name}_{name}"] = m
+            out[f"{task.name}_loss"] = propeller.metrics.Mean([float(task.loss(lg, lab))]) if lg is not None \
+                else propeller.metrics.Mean()
+        return out
+
+    def warm_start(self, from_dir, predicate=None):
+        """Our checkpoints, PaddleNLP state dicts or legacy ERNIE params/ dirs: the encoder by its
+        PaddleNLP names (``ernie.`` prefix stripped/added as needed), heads when names match.
+        An ERNIE 1.0 masked-LM head (``cls.predictions.*``) initialises the first mlm task's head,
+        so continual pre-training from ERNIE 1.0 keeps what its masked LM had learnt."""
+        from ernie.checkpoint import load_state
+        state, _, _ = load_state(from_dir)
+        mlm = next((k for k, t in enumerate(self.tasks) if t.level == "mlm"), None)
+        if mlm is not None and not any(n.startswith(f"heads.{mlm}.") for n in state):
+            for name in [n for n in state if n.startswith("cls.predictions.")]:
+                state[f"heads.{mlm}.mlm." + name[len("cls.predictions."):]] = state.pop(name)
+        return load_into(self, state, strict=False, predicate=predicate)

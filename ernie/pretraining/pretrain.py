@@ -1,0 +1,363 @@
+"""ERNIE 2.0 continual multi-task pre-training: one command from a schedule config.
+
+    python -m ernie.pretraining.pretrain --schedule config/pretrain/zh_ernie2_demo.json \\
+        [--run_config '{"model_dir": "output/zh_ernie2", "max_steps": ...}'] [--hparam '{...}'] \\
+        [--init_checkpoint DIR] [--save_dir DIR] [--budget_scale 0.1]
+    python -m paddle.distributed.launch --nproc_per_node 2 ernie/pretraining/pretrain.py --schedule ...
+
+The schedule config (JSON) holds everything a run needs:
+
+    {
+      "seed": 1, "batch_size": 16, "max_seqlen": 128, "mix": "task_per_batch",
+      "model": {"ernie_config": "config/ernie_small_config.json", "overrides": {"vocab_size": "from_data"}},
+      "data": {"corpus": "data/demo/zh_corpus/train", "valid_corpus": "data/demo/zh_corpus/valid",
+               "vocab": "data/demo/vocab.txt", "lexicon": "data/demo/zh_entities.txt",
+               "shards": "output/shards/zh_demo", "processes_num": 2},
+      "tasks": {"km": {"weight": 1.0}, "sr": {"max_segments": 3}, ...},
+      "stages": [{"name": "KM", "budgets": {"km": 60}}, {"budgets": {"km": 20, "sr": 40}}, ...],
+      "run_config": {"model_dir": "output/zh_ernie2_demo", "log_steps": 10, ...},
+      "hparams": {"learning_rate": 5e-4, "warmup_proportion": 0.1},
+      "eval": {"batches_per_task": 2}
+    }
+
+Missing shards are built from ``data.corpus`` first (rank 0 builds, other ranks wait), and a
+missing vocab from the corpus when ``data.build_vocab`` is set. The command-line --run_config
+and --hparam values override the config's; max_steps defaults to the schedule's length (with
+``gradient_accumulation_steps`` k, budgets count micro-batches and a step takes k of them).
+Restarting the same command resumes from the newest checkpoint in model_dir at the same place
+in the schedule: the trainer asks the stream to ``skip`` the batches consumed, and the stream
+rebuilds each task's position from the schedule and replays only the example generation
+(about 2.5 ms per skipped batch of 16). Under the launcher each rank reads its own share of
+the documents (``split_batches="none"``) while all ranks follow the same schedule, so every
+step trains the same task(s) on every rank.
+Per-task losses/accuracies go to the console and VisualDL (train/<task>_loss, ...), every eval
+logs per-task metrics, and ``model_dir/task_losses.png`` plots the per-task loss curves
+(raw values in ``task_losses.jsonl``).
+"""
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+
+if __name__ == "__main__" and not __package__:
+    # Run as a file (paddle.distributed.launch takes a script path, not -m): import the package
+    # from the repo root instead of letting this directory's modules shadow top-level names.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np
+
+import propeller.paddle as propeller
+from propeller.train import distribution as dist
+from propeller.util import load_dict
+
+from ernie.modeling import ErnieConfig
+from ernie.pretraining.multitask import MultiTaskPretrainModel, build_tasks
+from ernie.pretraining.pipeline import MultiTaskStream, eval_batches
+from ernie.pretraining.schedule import Schedule
+from ernie.pretraining.shards import INDEX_FILE, ShardCorpus
+from ernie.pretraining.tasks import TaskContext
+
+log = logging.getLogger("ernie")
+
+
+def _setup_logging():
+    if not log.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("[%(levelname)s %(asctime)s %(name)s] %(message)s", "%H:%M:%S"))
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def load_config(path):
+    cfg, _ = load_dict(path, "--schedule")
+    for key in ("tasks", "stages", "data"):
+        if key not in cfg:
+            raise ValueError(f"{path}: the schedule config needs a {key!r} section")
+    return cfg
+
+
+# ----------------------------------------------------------------------------- data
+
+def _stale(shards, corpus, data_cfg):
+    """Why the shards at ``shards`` are not those of this corpus and settings ([] if they are)."""
+    with open(os.path.join(shards, INDEX_FILE), encoding="utf-8") as f:
+        idx = json.load(f)
+    if not corpus:
+        return []
+    from ernie.pretraining.preprocess import _sha1, corpus_files
+    want = {"sources": [os.path.abspath(p) for p in corpus_files(corpus)],
+            "tokenizer": data_cfg.get("tokenizer", "full"), "format": data_cfg.get("format", "sentences"),
+            "segmentation": data_cfg.get("segmentation", "auto"),
+            "lexicon": os.path.abspath(data_cfg["lexicon"]) if data_cfg.get("lexicon") else None,
+            "seed": int(data_cfg.get("seed", 1))}
+    diff = [k for k, v in want.items() if idx.get(k) != v]
+    if data_cfg.get("vocab") and os.path.exists(data_cfg["vocab"]) and idx.get("vocab_sha1") != _sha1(data_cfg["vocab"]):
+        diff.append("vocab")
+    return diff
+
+
+def ensure_shards(corpus, shards, data_cfg, timeout=3600):
+    """Shards at ``shards``, built from ``corpus`` when missing or built from other data or
+    settings (by rank 0; the other ranks wait for them)."""
+    index = os.path.join(shards, INDEX_FILE)
+    stale = _stale(shards, corpus, data_cfg) if os.path.exists(index) else None
+    if stale == []:
+        return ShardCorpus(shards)
+    if not corpus:
+        raise FileNotFoundError(f"no shards at {shards} and no corpus to build them from")
+    if dist.is_master():
+        from ernie.pretraining.preprocess import build_shards
+        log.info("building shards of %s in %s%s", corpus, shards,
+                 f" (the old ones differ in {', '.join(stale)})" if stale else "")
+        os.makedirs(os.path.dirname(os.path.abspath(shards)), exist_ok=True)
+        build_shards(corpus, data_cfg["vocab"], shards, int(data_cfg.get("processes_num", 1)),
+                     data_cfg.get("lexicon"), int(data_cfg.get("seed", 1)), data_cfg.get("tokenizer", "full"),
+                     data_cfg.get("format", "sentences"), data_cfg.get("segmentation", "auto"),
+                     progress=data_cfg.get("progress", True))
+    else:
+        t0 = time.time()
+        def ready():
+            try:
+                return os.path.exists(index) and not _stale(shards, corpus, data_cfg)
+            except (OSError, ValueError):  # caught in the middle of rank 0's swap
+                return False
+        while not ready():
+            if time.time() - t0 > timeout:
+                raise TimeoutError(f"rank {dist.rank()}: rank 0 did not build {shards} in {timeout} s")
+            time.sleep(0.5)
+    return ShardCorpus(shards)
+
+
+def ensure_vocab(data_cfg, timeout=600):
+    """``data.vocab``, built from ``data.corpus`` when missing and ``data.build_vocab`` is set
+    (``{"max_wordpiece": N, "min_freq": k}`` or true): rank 0 builds, the others wait."""
+    vocab = data_cfg.get("vocab")
+    if not vocab or os.path.exists(vocab):
+        return vocab
+    opts = data_cfg.get("build_vocab")
+    if not opts:
+        raise FileNotFoundError(f"vocab {vocab} does not exist (set data.build_vocab to build it from the corpus)")
+    if dist.is_master():
+        from ernie.pretraining.preprocess import corpus_files
+        from ernie.tokenizing import build_vocab, save_vocab
+        opts = opts if isinstance(opts, dict) else {}
+        v = build_vocab(corpus_files(data_cfg["corpus"]), min_freq=int(opts.get("min_freq", 1)),
+                        max_wordpiece=opts.get("max_wordpiece"))
+        os.makedirs(os.path.dirname(os.path.abspath(vocab)), exist_ok=True)
+        tmp = f"{vocab}.tmp-{os.getpid()}"
+        save_vocab(v, tmp)
+        os.replace(tmp, vocab)
+        log.info("built a vocabulary of %d entries from %s -> %s", len(v), data_cfg["corpus"], vocab)
+    else:
+        t0 = time.time()
+        while not os.path.exists(vocab):
+            if time.time() - t0 > timeout:
+                raise TimeoutError(f"rank {dist.rank()}: rank 0 did not build {vocab} in {timeout} s")
+            time.sleep(0.5)
+    return vocab
+
+
+def model_config(cfg, corpus):
+    mcfg = cfg.get("model", {})
+    base = mcfg.get("ernie_config", "config/ernie_small_config.json")
+    d = ErnieConfig.from_json(base).to_dict() if isinstance(base, str) else dict(base)
+    for k, v in (mcfg.get("overrides") or {}).items():
+        d[k] = corpus.vocab_size if v == "from_data" else v
+    d["use_task_id"] = True
+    config = ErnieConfig.from_dict(d)
+    if corpus.vocab_size and config.vocab_size < corpus.vocab_size:
+        raise ValueError(f"the model's vocab_size {config.vocab_size} is smaller than the data's vocabulary "
+                         f"({corpus.vocab_size}); set model.overrides.vocab_size (\"from_data\")")
+    return config
+
+
+def task_context(cfg, corpus, tokenizer, config):
+    sp = corpus.index.get("special_ids", {})
+    return TaskContext(config.vocab_size, int(cfg.get("max_seqlen", 128)), cls_id=sp.get("cls", 1),
+                       sep_id=sp.get("sep", 2), mask_id=sp.get("mask", 3), pad_id=sp.get("pad", 0), corpus=corpus,
+                       tokenizer=tokenizer, type_vocab_size=config.type_vocab_size)
+
+
+# ----------------------------------------------------------------------------- hooks
+
+class StageHook(propeller.RunHook):
+    """Logs each stage as it begins, with its tasks and step range."""
+
+    def __init__(self, schedule, accum=1):
+        self.schedule, self.accum, self.current = schedule, accum, None
+        self.switches = []  # (gstep, stage) seen by this run, for tests and the plot
+
+    def _check(self, consumed, gstep):
+        if consumed >= self.schedule.total:
+            return
+        k = self.schedule.stage_of(consumed)
+        if k != self.current:
+            self.current = k
+            self.switches.append((gstep, k))
+            st = self.schedule.stages[k]
+            log.info("stage %d/%d (%s) from step %d: %s", k + 1, len(self.schedule.stages), st["name"], gstep,
+                     ", ".join(f"{t} x{n}" for t, n in st["budgets"].items()))
+
+    def before_train(self, state):
+        self._check(state.consumed, state.gstep)
+
+    def after_step(self, state):
+        self._check(state.consumed, state.gstep)
+
+
+class TaskCurveHook(propeller.RunHook):
+    """Appends each step's per-task losses to ``task_losses.jsonl`` (rank 0) and plots them at
+    the end. On resume, records past the checkpoint (from the interrupted run) are dropped."""
+
+    def __init__(self, model, model_dir, schedule, accum=1):
+        self.model, self.schedule, self.accum = model, schedule, accum
+        self.path = os.path.join(model_dir, "task_losses.jsonl")
+        self.png = os.path.join(model_dir, "task_losses.png")
+        self.f = None
+
+    def before_train(self, state):
+        if not dist.is_master():
+            return
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        keep = []
+        if os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                keep = [l for l in f if l.strip() and json.loads(l)["step"] <= state.gstep]
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.writelines(keep)
+        self.f = open(self.path, "a", encoding="utf-8")
+
+    def after_step(self, state):
+        losses, self.model.step_task_losses = self.model.step_task_losses, []
+        if self.f is not None:
+            stage = self.model.step_scalars.get("stage", 0)
+            for task, v in losses:
+                self.f.write(json.dumps({"step": state.gstep, "task": task, "loss": v, "stage": int(stage)}) + "\n")
+            self.f.flush()
+
+    def after_train(self, state):
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+            try:
+                plot_task_losses(self.path, self.png, [int(s) // self.accum for s in self.schedule.starts[1:-1]])
+                log.info("per-task loss curves: %s", self.png)
+            except Exception as e:  # a plot must never fail a finished training run
+                log.warning("could not plot the loss curves: %s", e)
+
+
+def plot_task_losses(jsonl, png, stage_steps=(), smooth=10):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    per = {}
+    with open(jsonl, encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            per.setdefault(r["task"], []).append((r["step"], r["loss"]))
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for task, pts in per.items():
+        steps, vals = np.array(pts).T
+        k = max(1, min(smooth, len(vals) // 3 or 1))
+        sm = np.convolve(vals, np.ones(k) / k, mode="valid")
+        ax.plot(steps[k - 1:], sm, label=task)
+    for s in stage_steps:
+        ax.axvline(s, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"loss (moving mean of {smooth})")
+    ax.set_title("per-task training loss; dashed lines: stage switches")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- main
+
+def make_parser():
+    p = propeller.ArgumentParser("ERNIE 2.0 continual multi-task pre-training")
+    p.add_argument("--schedule", required=True, help="schedule config JSON (config/pretrain/*.json)")
+    p.add_argument("--init_checkpoint", "--warm_start_from", dest="init_checkpoint",
+                   help="our checkpoint, a PaddleNLP one, or a legacy ERNIE params/ dir")
+    p.add_argument("--save_dir", help="write the final model here (save_pretrained layout, with vocab.txt)")
+    p.add_argument("--budget_scale", type=float, default=1.0,
+                   help="multiply every stage budget (e.g. 0.1 for a quick run of the whole schedule)")
+    return p
+
+
+def build_run(cfg, run_config_overrides=None, hparam_overrides=None):
+    """Everything main() trains with: (run_config, hparams, stream, evals, schedule, corpus)."""
+    data = cfg["data"]
+    rc = dict(cfg.get("run_config") or {})
+    rc.update(run_config_overrides or {})
+    if not rc.get("model_dir"):
+        raise ValueError("run_config.model_dir is required (in the schedule config or --run_config)")
+    ensure_vocab(data)
+    shards = data.get("shards") or os.path.join(rc["model_dir"], "shards", "train")
+    corpus = ensure_shards(data.get("corpus"), shards, data)
+    from ernie.pretraining.encode import load_tokenizer
+    tokenizer = load_tokenizer(data.get("vocab") or corpus.index["vocab"], data.get("tokenizer", "full"))
+    config = model_config(cfg, corpus)
+    order = list(cfg["tasks"])
+    hp = {"learning_rate": 5e-4, "warmup_proportion": 0.1, "weight_decay": 0.01}
+    hp.update(cfg.get("hparams") or {})
+    hp.update(hparam_overrides or {})
+    hp.update(ernie_config=config.to_dict(), tasks=cfg["tasks"], task_order=order)
+    hparams = propeller.HParams(**hp)
+    accum = int(hp.get("gradient_accumulation_steps", 1))
+    seed = int(cfg.get("seed", 0))
+    schedule = Schedule(cfg["stages"], order, int(cfg.get("batch_size", 32)), cfg.get("mix", "task_per_batch"), seed)
+    rc.setdefault("max_steps", schedule.total // accum)
+    rc.setdefault("seed", seed)
+    run_config = propeller.RunConfig.from_dict(rc)
+    ctx = task_context(cfg, corpus, tokenizer, config)
+    stream = MultiTaskStream(build_tasks(cfg["tasks"], order), schedule, corpus, ctx, seed=seed,
+                             rank=dist.rank(), world=dist.world_size())
+    evals = None
+    if data.get("valid_corpus") or data.get("valid_shards"):
+        vshards = data.get("valid_shards") or os.path.join(os.path.dirname(os.path.abspath(shards)),
+                                                           os.path.basename(shards.rstrip("/")) + "_valid")
+        vcorpus = ensure_shards(data.get("valid_corpus"), vshards, data)
+        vctx = task_context(cfg, vcorpus, tokenizer, config)
+        n = int((cfg.get("eval") or {}).get("batches_per_task", 2))
+        evals = {"dev": eval_batches(build_tasks(cfg["tasks"], order), vcorpus, vctx, int(cfg.get("batch_size", 32)),
+                                     n, seed)}
+    return run_config, hparams, stream, evals, schedule, corpus, config, accum
+
+
+def main(argv=None):
+    _setup_logging()
+    args = make_parser().parse_args(argv)
+    cfg = load_config(args.schedule)
+    if args.budget_scale != 1.0:
+        cfg["stages"] = [dict(st, budgets={t: max(1, int(round(n * args.budget_scale))) for t, n in st["budgets"].items()})
+                         for st in cfg["stages"]]
+    rc_over = load_dict(args.run_config, "--run_config")[0] if args.run_config else {}
+    hp_over = propeller.parse_hparam(args).to_dict() if args.hparam else {}
+    run_config, hparams, stream, evals, schedule, corpus, config, accum = build_run(cfg, rc_over, hp_over)
+    log.info("%s", schedule.describe())
+    log.info("corpus: %d documents, %d tokens; model: hidden %d, %d layers, vocab %d; tasks: %s", len(corpus),
+             corpus.index.get("num_tokens", 0), config.hidden_size, config.num_hidden_layers, config.vocab_size,
+             ", ".join(f"{t.name}(id {t.task_id}, w {t.weight})" for t in stream.tasks))
+    ws = propeller.WarmStartSetting(predicate_fn=lambda n: True, from_dir=args.init_checkpoint) \
+        if args.init_checkpoint else None
+    # split_batches="none": each rank's stream already reads its own share of the documents
+    learner = propeller.Learner(MultiTaskPretrainModel, run_config, hparams, ws, split_batches="none")
+    stage_hook = StageHook(schedule, accum)
+    curve = TaskCurveHook(learner.model, run_config.model_dir, schedule, accum)
+    state = learner.train(stream, train_hooks=[stage_hook, curve], eval_datasets=evals)
+    if args.save_dir and dist.is_master():
+        from ernie.checkpoint import save_pretrained
+        save_pretrained(learner.model, args.save_dir, config)
+        vocab = cfg["data"].get("vocab") or corpus.index.get("vocab")
+        if vocab and os.path.exists(vocab):
+            shutil.copy(vocab, os.path.join(args.save_dir, "vocab.txt"))
+        log.info("saved the pre-trained model to %s", args.save_dir)
+    return state
+
+
+if __name__ == "__main__":
+    main()

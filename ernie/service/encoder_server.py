@@ -1,0 +1,168 @@
+"""ERNIE embedding server: sentence vectors over ZeroMQ (the original ``encoder_server.py``).
+
+    python ernie/service/encoder_server.py -m DIR -p 8888 [--encode_layer pooler|cls|layerN]
+        [--num_workers N] [--num_threads 1] [--host 127.0.0.1]
+
+``DIR`` is either an encoder export (``python -m inference.export --encode_layer ...``) or
+an ERNIE checkpoint (ours, PaddleNLP's, Propeller's, a legacy ``params/`` dir), which is
+exported to a temporary directory at start-up and removed at exit. ``--encode_layer``
+picks the vector: ``pooler`` (the pooled fc output, the default), ``cls`` (the top layer's
+[CLS] row) or ``layerN`` (the [CLS] row of layer N; 0 is the embedding layer). For an export
+it must agree with the layer the export was made for.
+
+Request (the propeller wire format, ``propeller.service.wire``): ``src_ids`` and optionally
+``sent_ids``, int [batch, seq], padded with the pad id (0), as
+:class:`ernie.service.client.ErnieClient` sends them. Reply: one float32 [batch, hidden]
+array. Ids out of the vocabulary, sequences longer than the model's positions and
+malformed messages get an error reply (see ``propeller.service.server``); the server goes
+on serving. Binds 127.0.0.1 unless ``--host`` says otherwise; prints ``ready tcp://HOST:PORT
+workers=N`` once the workers are up; SIGTERM/Ctrl-C shut it down cleanly.
+"""
+import argparse
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+if __package__ in (None, ""):  # run as a script path: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import numpy as np  # noqa: E402
+
+from propeller.service.server import (DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS,  # noqa: E402
+                                      serve)
+
+__all__ = ["EncoderPredictFactory", "EncoderPredict", "prepare_model", "main"]
+
+log = logging.getLogger("ernie.service")
+
+
+class EncoderPredict:
+    """``fn([src_ids(, sent_ids)]) -> [embedding]`` over an encoder export (one per worker)."""
+
+    def __init__(self, export_dir, num_threads=1, use_onednn=True, use_gpu=False):
+        from inference.export import read_meta
+        from inference.predictor import Predictor
+        from inference.text_predictor import ErnieFeeder
+        meta = read_meta(export_dir) or {}
+        outputs = meta.get("outputs") or []
+        if (meta.get("model") or {}).get("kind") != "encoder" or "embedding" not in outputs:
+            raise ValueError(f"{export_dir} is not an encoder export (export it with "
+                             f"python -m inference.export --encode_layer ...)")
+        self.predictor = Predictor(export_dir, num_threads=num_threads, use_onednn=use_onednn,
+                                   use_gpu=use_gpu)
+        self.feeder = ErnieFeeder(self.predictor.input_specs, meta.get("config"))
+        self.index = outputs.index("embedding")
+
+    def __call__(self, arrays):
+        if not 1 <= len(arrays) <= 2:
+            raise ValueError(f"expected [src_ids] or [src_ids, sent_ids], got {len(arrays)} tensors")
+        src = arrays[0]
+        sent = arrays[1] if len(arrays) > 1 else None
+        if src.ndim != 2:
+            raise ValueError(f"src_ids must be [batch, seq], got shape {list(src.shape)}")
+        # check() names the problem (range, dtype, shape) before anything reaches paddle
+        self.feeder.check(src, sent)
+        outs = self.predictor.predict(self.feeder.feed(src, sent))
+        return [np.asarray(outs[self.index], dtype=np.float32)]
+
+
+class EncoderPredictFactory:
+    """Picklable: each worker process calls it once and gets an :class:`EncoderPredict`."""
+
+    def __init__(self, export_dir, num_threads=1, use_onednn=True, use_gpu=False):
+        self.export_dir = os.path.abspath(export_dir)
+        self.num_threads, self.use_onednn, self.use_gpu = num_threads, use_onednn, use_gpu
+
+    def __call__(self):
+        return EncoderPredict(self.export_dir, self.num_threads, self.use_onednn, self.use_gpu)
+
+
+def prepare_model(model_dir, encode_layer=None, ernie_config=None):
+    """``(export_dir, tmp_dir or None)``: ``model_dir`` itself when it is an encoder export
+    made for ``encode_layer``, else a fresh export of the checkpoint in a temporary dir."""
+    from inference.export import canonical_encode_layer, export_ernie, read_meta
+    from inference.predictor import resolve_model
+    try:
+        resolve_model(model_dir)
+        is_export = True
+    except (OSError, ValueError):
+        is_export = False
+    if is_export:
+        meta = read_meta(model_dir) or {}
+        model = meta.get("model") or {}
+        if model.get("kind") != "encoder":
+            raise ValueError(f"{model_dir} is an export but not of an encoder ({model or 'no meta'}); "
+                             f"serve it with propeller.tools.start_server, or export the encoder "
+                             f"with python -m inference.export --encode_layer ...")
+        if encode_layer is not None:
+            layers = (meta.get("config") or {}).get("num_hidden_layers")
+            want = canonical_encode_layer(encode_layer, layers)
+            if want != model.get("encode_layer"):
+                raise ValueError(f"{model_dir} was exported for --encode_layer "
+                                 f"{model.get('encode_layer')}, not {want}; re-export it or "
+                                 f"serve the checkpoint")
+        return model_dir, None
+    tmp = tempfile.mkdtemp(prefix="ernie-encoder-")
+    try:
+        out = os.path.join(tmp, "export")
+        export_ernie(model_dir, out, encode_layer=encode_layer or "pooler",
+                     ernie_config=ernie_config, with_sequence=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out, tmp
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="encoder_server.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("-m", "--model_dir", required=True, help="encoder export or ERNIE checkpoint")
+    ap.add_argument("-p", "--port", type=int, default=8888, help="tcp port (0: pick a free one)")
+    ap.add_argument("--encode_layer", default=None,
+                    help="pooler | cls | layerN (default: pooler, or the export's)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; 0.0.0.0 for all interfaces)")
+    ap.add_argument("--num_workers", type=int, default=1, help="worker processes")
+    ap.add_argument("--num_threads", type=int, default=1, help="CPU math threads per worker")
+    ap.add_argument("--ernie_config", default=None, help="config json for a checkpoint without one")
+    ap.add_argument("--no_onednn", action="store_true")
+    ap.add_argument("--use_gpu", action="store_true")
+    ap.add_argument("--max_message_bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
+    ap.add_argument("--max_tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                    help="largest batch*seq accepted")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # until serve() takes over the signals, SIGTERM must still run the temp-dir cleanup below
+    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    tmp = None
+    try:
+        try:
+            export_dir, tmp = prepare_model(args.model_dir, args.encode_layer, args.ernie_config)
+        except (OSError, ValueError) as e:
+            ap.error(str(e))
+        if tmp:
+            log.info("serving %s through a temporary export in %s", args.model_dir, export_dir)
+        factory = EncoderPredictFactory(export_dir, args.num_threads, not args.no_onednn, args.use_gpu)
+        serve(factory, port=args.port, num_workers=args.num_workers, host=args.host,
+              max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    # Workers unpickle the factory by its module name: run main from the importable module
+    # (script path or -m alike), so the factory is ernie.service.encoder_server's, not __main__'s.
+    from ernie.service.encoder_server import main as _main
+    sys.exit(_main())

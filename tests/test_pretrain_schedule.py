@@ -1,0 +1,143 @@
+"""The continual schedule and the multi-task batch stream (no training)."""
+import numpy as np
+import pytest
+
+from ernie.pretraining.multitask import build_tasks
+from ernie.pretraining.pipeline import MultiTaskStream, TaskStream, collate
+from ernie.pretraining.schedule import Schedule
+from test_pretrain_tasks import ZH_DOCS, ctx_for, encode_docs, make_tokenizer
+
+STAGES = [{"budgets": {"km": 5}}, {"budgets": {"km": 3, "sr": 4}}, {"budgets": {"km": 2, "sr": 2, "sd": 6}}]
+
+
+def test_paper_example_budgets_per_stage():
+    stages = [{"budgets": {"km": 20}}, {"budgets": {"km": 10, "cp": 30}}, {"budgets": {"km": 10, "cp": 10, "tdr": 40}},
+              {"budgets": {"km": 10, "cp": 10, "tdr": 10, "sr": 50}}]
+    s = Schedule(stages, ["km", "cp", "tdr", "sr"], batch_size=4, seed=3)
+    assert s.total == 200 and list(s.starts) == [0, 20, 60, 120, 200]
+    for k, st in enumerate(stages):
+        got = [s.task_names[s.tasks_at(p)[0]] for p in range(s.starts[k], s.starts[k + 1])]
+        assert {t: got.count(t) for t in set(got)} == st["budgets"]
+        assert all(len(set(s.tasks_at(p))) == 1 for p in range(s.starts[k], s.starts[k + 1]))
+    # a function of (seed, position): a fresh object agrees, another seed does not
+    again = Schedule(stages, ["km", "cp", "tdr", "sr"], batch_size=4, seed=3)
+    assert all((again.tasks_at(p) == s.tasks_at(p)).all() for p in range(200))
+    other = Schedule(stages, ["km", "cp", "tdr", "sr"], batch_size=4, seed=4)
+    assert any((other.tasks_at(p) != s.tasks_at(p)).any() for p in range(200))
+    assert [s.stage_of(p) for p in (0, 19, 20, 59, 60, 199)] == [0, 0, 1, 1, 2, 3]
+    with pytest.raises(IndexError):
+        s.stage_of(200)
+
+
+def test_mixed_batches_hold_each_task_in_proportion():
+    s = Schedule(STAGES, ["km", "sr", "sd"], batch_size=8, mix="mixed", seed=0)
+    rows = [s.tasks_at(p) for p in range(s.starts[2], s.starts[3])]
+    assert all(len(r) == 8 for r in rows)
+    assert np.bincount(np.concatenate(rows), minlength=3).tolist() == [2 * 8, 2 * 8, 6 * 8]
+    assert sum(len(set(r)) > 1 for r in rows) > len(rows) // 2  # batches really mix tasks
+
+
+def test_counts_before_matches_enumeration():
+    for mix in ("task_per_batch", "mixed"):
+        s = Schedule(STAGES, ["km", "sr", "sd"], batch_size=4, mix=mix, seed=1)
+        for workers in (1, 2, 3):
+            for w in range(workers):
+                for pos in (0, 4, 7, 12, s.total):
+                    expect = np.zeros(3, "int64")
+                    for p in range(w, pos, workers):
+                        expect += np.bincount(s.tasks_at(p), minlength=3)
+                    assert s.counts_before(pos, w, workers).tolist() == expect.tolist()
+
+
+def test_schedule_rejects_unknown_task():
+    with pytest.raises(ValueError, match="not configured"):
+        Schedule([{"budgets": {"xx": 3}}], ["km"], 4)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tok = make_tokenizer(tmp_path_factory.mktemp("v"))
+    docs = ZH_DOCS * 4  # 12 documents
+    corpus = encode_docs(tok, docs)
+    return tok, corpus
+
+
+def test_stream_is_a_function_of_position(setup):
+    tok, corpus = setup
+    spec = {"km": {}, "sr": {}, "sd": {}}
+    sched = Schedule(STAGES, list(spec), batch_size=3, seed=5)
+    stream = MultiTaskStream(build_tasks(spec), sched, corpus, ctx_for(tok, corpus), seed=5)
+    full = list(stream)
+    assert len(full) == sched.total
+    for b, pos in zip(full, range(sched.total)):  # each batch is the task the schedule says
+        task_ids = {0: 0, 1: 3, 2: 4}[int(sched.tasks_at(pos)[0])]
+        assert (b[3] == task_ids).all() and int(b[4][0]) == sched.stage_of(pos)
+    resumed = list(stream.skip(9))  # starting mid-stage gives exactly the rest
+    assert len(resumed) == sched.total - 9
+    for a, b in zip(full[9:], resumed):
+        for x, y in zip(a, b):
+            if isinstance(x, tuple):
+                assert all((u == v).all() for u, v in zip(x, y))
+            else:
+                assert (x == y).all()
+
+
+def test_ranks_read_disjoint_documents(setup):
+    tok, corpus = setup
+    sd = build_tasks({"nsp": {}})[0]
+    seen = []
+    for rank in (0, 1):
+        s = TaskStream(sd, corpus, ctx_for(tok, corpus), seed=0, rank=rank, world=2)
+        assert set(s.share) == set(range(rank, len(corpus), 2))
+        seen.append(set(s.share))
+    assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(len(corpus)))
+
+
+def test_collate_lays_out_mixed_tasks(setup):
+    tok, corpus = setup
+    tasks = build_tasks({"km": {}, "cp": {}, "sd": {}})
+    ctx = ctx_for(tok, corpus)
+    rng = np.random.RandomState(0)
+    exs = [tasks[2].build(corpus[0], rng, ctx, label=0), tasks[0].build(corpus[1], rng, ctx),
+           tasks[2].build(corpus[0], rng, ctx, label=2)]
+    index = {t.name: (k, t) for k, t in enumerate(tasks)}
+    src, sent, pos, task_ids, stage, present, indices, labels = collate(exs, index, ctx, stage=1)
+    S = src.shape[1]
+    assert present.tolist() == [0, 2] and stage.tolist() == [1]
+    assert task_ids[:, 0].tolist() == [4, 0, 4]
+    assert indices[1].tolist() == [0, 2] and labels[1].tolist() == [0, 2]  # sentence task: batch rows
+    assert (indices[0] // S == 1).all()  # the km targets are flat positions in row 1
+    assert (src.reshape(-1)[indices[0]] == exs[1].token_ids[exs[1].positions]).all()
+
+
+def test_dataloader_workers_keep_the_schedule_order(setup):
+    tok, corpus = setup
+    spec = {"km": {}, "sr": {}, "sd": {}}
+    sched = Schedule(STAGES, list(spec), batch_size=3, seed=5)
+    stream = MultiTaskStream(build_tasks(spec), sched, corpus, ctx_for(tok, corpus), seed=5)
+    task_id = {0: 0, 1: 3, 2: 4}
+    runs = {}
+    for start in (0, 5):
+        got = [b for b in stream.skip(start).to_paddle_dataloader(num_workers=2)]
+        assert len(got) == sched.total - start
+        for pos, b in zip(range(start, sched.total), got):
+            assert (b[3].numpy() == task_id[int(sched.tasks_at(pos)[0])]).all()
+            assert int(b[4].numpy()[0]) == sched.stage_of(pos)
+            assert isinstance(b[6], (tuple, list)) and len(b[6]) == len(b[7]) == 1
+        runs[start] = got
+    for a, b in zip(runs[0][5:], runs[5]):  # resuming with the same workers gives the same batches
+        assert (a[0].numpy() == b[0].numpy()).all() and (a[7][0].numpy() == b[7][0].numpy()).all()
+
+
+def test_labelled_pair_files_split_across_ranks(setup, tmp_path):
+    tok, corpus = setup
+    f = tmp_path / "pairs.tsv"
+    chars = [t for t in tok.vocab if len(t) == 1 and "\u4e00" <= t <= "\u9fff"][:12]
+    assert len(chars) == 12
+    f.write_text("".join(f"北京 {c}\t天气\t{k % 3}\n" for k, c in enumerate(chars)), encoding="utf-8")
+    ir = build_tasks({"ir": {"pair_files": str(f)}})[0]
+    got = []
+    for rank in (0, 1):
+        s = TaskStream(ir, corpus, ctx_for(tok, corpus), seed=0, rank=rank, world=2)
+        got.append([tuple(next(s).token_ids.tolist()) for _ in range(6)])  # one epoch of this rank's half
+    assert len(set(got[0]) | set(got[1])) == 12  # disjoint halves, together the whole file

@@ -1,0 +1,224 @@
+"""Multi-task model and continual schedule in training: stage switches, task ids reaching the
+task embedding, every task learning, kill -9 and resume mid-stage, and a 2-process launch."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import paddle
+import pytest
+
+import propeller.paddle as propeller
+from ernie.pretraining.multitask import MultiTaskPretrainModel, build_tasks
+from ernie.pretraining.pipeline import MultiTaskStream, collate
+from ernie.pretraining.pretrain import StageHook
+from ernie.pretraining.preprocess import build_shards
+from ernie.pretraining.schedule import Schedule
+from test_pretrain_tasks import EN_DOCS, ZH_DOCS, ctx_for, encode_docs, make_tokenizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=128, type_vocab_size=2, task_type_vocab_size=16, hidden_act="gelu")
+ALL_TASKS = {"km": {}, "cp": {}, "tdr": {}, "sr": {"max_segments": 3}, "sd": {}, "dr": {"lang": "zh"}, "ir": {},
+             "nsp": {}}
+
+
+def _docs(n_copies=4):
+    """Hand-made documents, varied by a number so that copies differ."""
+    out = []
+    for k in range(n_copies):
+        for d in ZH_DOCS + EN_DOCS:
+            out.append([s.replace("。", f"{k} 。") if k % 2 else s for s in d])
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pt")
+    tok = make_tokenizer(tmp, docs=_docs(), extra=["0 1 2 3"])
+    corpus = encode_docs(tok, _docs())
+    return tmp, tok, corpus
+
+
+def _hparams(tok, spec, dropout=0.1):
+    cfg = dict(TINY, vocab_size=len(tok.vocab), hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    return propeller.HParams(ernie_config=cfg, tasks=spec, task_order=list(spec), learning_rate=3e-3,
+                             warmup_proportion=0.0, weight_decay=0.0)
+
+
+@pytest.mark.parametrize("mix", ["task_per_batch", "mixed"])
+def test_three_stages_switch_and_task_ids_reach_the_embedding(data, mix):
+    tmp, tok, corpus = data
+    spec = {"km": {}, "sr": {}, "sd": {}}
+    stages = [{"budgets": {"km": 4}}, {"budgets": {"km": 2, "sr": 3}}, {"budgets": {"km": 1, "sr": 1, "sd": 3}}]
+    sched = Schedule(stages, list(spec), batch_size=4, mix=mix, seed=2)
+    stream = MultiTaskStream(build_tasks(spec), sched, corpus, ctx_for(tok, corpus), seed=2)
+    learner = propeller.Learner(MultiTaskPretrainModel, {"model_dir": str(tmp / f"run3{mix}"), "max_steps": sched.total,
+                                                         "seed": 2, "log_steps": 100, "save_steps": 100},
+                                _hparams(tok, spec), split_batches="none")
+    seen = []
+    emb = learner.model.ernie.embeddings.task_type_embeddings
+    emb.register_forward_pre_hook(lambda layer, inputs: seen.append(inputs[0].numpy()[:, 0].tolist()))
+    stage_hook = StageHook(sched)
+    state = learner.train(stream, train_hooks=[stage_hook])
+    assert state.gstep == sched.total == 14
+    assert stage_hook.switches == [(0, 0), (4, 1), (9, 2)]
+    task_id = {0: 0, 1: 3, 2: 4}  # km, sr, sd default task ids
+    # each example's row carries its own task's id, in the schedule's order
+    assert seen == [[task_id[int(t)] for t in sched.tasks_at(p)] for p in range(sched.total)]
+    if mix == "mixed":
+        assert any(len(set(row)) > 1 for row in seen)
+    assert set(learner.model.step_scalars) >= {"stage", "km_loss", "sr_loss", "sd_loss", "km_acc", "km_ppl", "sd_acc"}
+    assert learner.model.step_scalars["stage"] == 2
+
+
+def test_every_task_loss_falls_on_a_fixed_batch(data):
+    tmp, tok, corpus = data
+    paddle.seed(0)
+    model = MultiTaskPretrainModel(_hparams(tok, ALL_TASKS, dropout=0.0))
+    ctx = ctx_for(tok, corpus)
+    rng = np.random.RandomState(0)
+    exs = []
+    for t in build_tasks(ALL_TASKS):
+        t.setup(ctx)
+        got = []
+        for i in range(len(corpus)):
+            ex = t.build(corpus[i], rng, ctx)
+            if ex is not None:
+                got.append(ex)
+            if len(got) == 4:
+                break
+        assert len(got) == 4, t.name
+        exs += got
+    batch = collate(exs, {t.name: (k, t) for k, t in enumerate(model.tasks)}, ctx)
+    to_t = lambda x: tuple(to_t(y) for y in x) if isinstance(x, tuple) else paddle.to_tensor(x)  # noqa: E731
+    feats, labels = [to_t(x) for x in batch[:-1]], to_t(batch[-1])
+    opt = paddle.optimizer.Adam(learning_rate=3e-3, parameters=model.parameters())
+    model.train()
+    first = last = None
+    for step in range(60):
+        model.step_task_losses = []
+        loss = model.loss(model(*feats), labels)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        losses = dict(model.step_task_losses)
+        first = first or losses
+        last = losses
+    assert set(first) == set(ALL_TASKS)
+    for t in ALL_TASKS:
+        assert last[t] < 0.5 * first[t], f"{t}: {first[t]:.3f} -> {last[t]:.3f}"
+
+
+# ----------------------------------------------------------------------------- subprocess runs
+
+def _write_run(tmp, tok_dir, name, stages, save_steps, extra=None):
+    corpus_dir = tmp / "corpus"
+    if not corpus_dir.exists():
+        corpus_dir.mkdir()
+        (corpus_dir / "docs.txt").write_text("\n\n".join("\n".join(d) for d in _docs(10)) + "\n", encoding="utf-8")
+        build_shards([str(corpus_dir)], str(tok_dir / "vocab.txt"), str(tmp / "shards"), progress=False)
+    cfg = {"seed": 3, "batch_size": 4, "max_seqlen": 48, "mix": "task_per_batch",
+           "model": {"ernie_config": dict(TINY, vocab_size=1), "overrides": {"vocab_size": "from_data"}},
+           "data": {"shards": str(tmp / "shards"), "vocab": str(tok_dir / "vocab.txt")},
+           "tasks": {"km": {}, "sr": {}, "sd": {}, "ir": {}},
+           "stages": stages,
+           "run_config": {"model_dir": str(tmp / name), "log_steps": 1000, "save_steps": save_steps, "max_ckpt": 20},
+           "hparams": {"learning_rate": 2e-3, "warmup_proportion": 0.1}}
+    cfg.update(extra or {})
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    return path
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), GLOG_minloglevel="2")
+    env.pop("PADDLE_TRAINER_ID", None)
+    env.pop("PADDLE_TRAINERS_NUM", None)
+    return env
+
+
+def _pretrain(cfg_path, **kw):
+    return subprocess.Popen([sys.executable, "-m", "ernie.pretraining.pretrain", "--schedule", str(cfg_path)],
+                            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _records(model_dir):
+    with open(os.path.join(model_dir, "task_losses.jsonl"), encoding="utf-8") as f:
+        return [json.loads(l) for l in f]
+
+
+def test_kill_and_resume_mid_stage_matches_uninterrupted(data):
+    tmp, tok, _ = data
+    # stage boundaries at 50 and 100; checkpoints every 15 steps are never on one
+    stages = [{"budgets": {"km": 50}}, {"budgets": {"km": 20, "sr": 30}}, {"budgets": {"km": 10, "sd": 20, "ir": 20}}]
+    whole = _write_run(tmp, tmp, "whole", stages, 15)
+    killed = _write_run(tmp, tmp, "killed", stages, 15)
+    ref = _pretrain(whole)
+    victim = _pretrain(killed)
+    info = tmp / "killed" / "ckpt_info"
+    t0 = time.time()
+    while time.time() - t0 < 120 and victim.poll() is None:
+        if info.exists() and info.read_text().split():
+            break
+        time.sleep(0.05)
+    assert victim.poll() is None, "the run ended before it could be killed:\n" + victim.stdout.read()[-3000:]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    ckpts = info.read_text().split()
+    killed_at = int(ckpts[-1].split("_")[1])
+    assert killed_at < 150 and killed_at % 50, killed_at
+    resumed = _pretrain(killed)
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out[-3000:]
+    assert f"resumed from {tmp / 'killed' / ckpts[-1]} (step {killed_at})" in out
+    ref_out, _ = ref.communicate(timeout=180)
+    assert ref.returncode == 0, ref_out[-3000:]
+    # the same schedule positions, the same losses, the same final parameters
+    a, b = _records(tmp / "whole"), _records(tmp / "killed")
+    assert [(r["step"], r["task"], r["stage"]) for r in a] == [(r["step"], r["task"], r["stage"]) for r in b]
+    assert np.allclose([r["loss"] for r in a], [r["loss"] for r in b], rtol=1e-5, atol=1e-6)
+    pa = paddle.load(str(tmp / "whole" / "model_150" / "model_state.pdparams"))
+    pb = paddle.load(str(tmp / "killed" / "model_150" / "model_state.pdparams"))
+    assert set(pa) == set(pb)
+    diff = max(float(np.abs(pa[k].numpy() - pb[k].numpy()).max()) for k in pa)
+    assert diff < 1e-6, diff
+    assert os.path.exists(tmp / "killed" / "task_losses.png")
+
+
+def test_two_process_launch(data):
+    tmp, tok, _ = data
+    stages = [{"budgets": {"km": 2}}, {"budgets": {"km": 1, "sr": 2}}, {"budgets": {"sd": 1, "ir": 2}}]
+    cfg = _write_run(tmp, tmp, "launch", stages, 100)
+    log_dir = tmp / "launch_log"
+    t0 = time.time()
+    p = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+                        str(log_dir), os.path.join(ROOT, "ernie", "pretraining", "pretrain.py"), "--schedule", str(cfg)],
+                       cwd=str(tmp), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    logs = {f: (log_dir / f).read_text(errors="replace") for f in os.listdir(log_dir) if f.startswith("workerlog")}
+    assert p.returncode == 0, p.stdout[-2000:] + "\n".join(v[-2000:] for v in logs.values())
+    assert sorted(logs) == ["workerlog.0", "workerlog.1"]
+    assert not any("Traceback" in v for v in logs.values())
+    assert "stage 3/3" in logs["workerlog.0"]
+    assert (tmp / "launch" / "model_8" / "model_state.pdparams").exists()
+    print(f"2-process launch: {time.time() - t0:.1f} s")
+
+
+def test_warm_start_from_an_ernie1_checkpoint(data, tmp_path):
+    from ernie.checkpoint import save_pretrained
+    from ernie.modeling import ErnieConfig, ErnieForPretraining
+    tmp, tok, _ = data
+    hp = _hparams(tok, {"km": {}, "sd": {}})
+    ernie1 = ErnieForPretraining(ErnieConfig(**dict(hp.ernie_config, use_task_id=True)))
+    save_pretrained(ernie1, tmp_path / "e1")
+    model = MultiTaskPretrainModel(hp)
+    model.warm_start(str(tmp_path / "e1"))
+    src = ernie1.state_dict()
+    got = model.state_dict()
+    assert np.array_equal(got["ernie.encoder.layers.0.linear1.weight"].numpy(),
+                          src["ernie.encoder.layers.0.linear1.weight"].numpy())
+    # ERNIE 1.0's masked-LM head becomes the knowledge-masking head
+    assert np.array_equal(got["heads.0.mlm.transform.weight"].numpy(), src["cls.predictions.transform.weight"].numpy())
