@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script path: make the repo root import
 
 import numpy as np  # noqa: E402
 
-from propeller.service.server import (DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS,  # noqa: E402
+from propeller.service.server import (add_server_arguments,  # noqa: E402
                                       serve)
 
 __all__ = ["EncoderPredictFactory", "EncoderPredict", "prepare_model", "main"]
@@ -119,20 +119,10 @@ def prepare_model(model_dir, encode_layer=None, ernie_config=None):
 def build_parser():
     ap = argparse.ArgumentParser(prog="encoder_server.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("-m", "--model_dir", required=True, help="encoder export or ERNIE checkpoint")
-    ap.add_argument("-p", "--port", type=int, default=8888, help="tcp port (0: pick a free one)")
     ap.add_argument("--encode_layer", default=None,
                     help="pooler | cls | layerN (default: pooler, or the export's)")
-    ap.add_argument("--host", default="127.0.0.1",
-                    help="address to bind (default 127.0.0.1; 0.0.0.0 for all interfaces)")
-    ap.add_argument("--num_workers", type=int, default=1, help="worker processes")
-    ap.add_argument("--num_threads", type=int, default=1, help="CPU math threads per worker")
     ap.add_argument("--ernie_config", default=None, help="config json for a checkpoint without one")
-    ap.add_argument("--no_onednn", action="store_true")
-    ap.add_argument("--use_gpu", action="store_true")
-    ap.add_argument("--max_message_bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
-    ap.add_argument("--max_tokens", type=int, default=DEFAULT_MAX_TOKENS,
-                    help="largest batch*seq accepted")
-    ap.add_argument("-v", "--verbose", action="store_true")
+    add_server_arguments(ap)
     return ap
 
 

@@ -282,6 +282,22 @@ class Server:
         self.stop()
 
 
+def add_server_arguments(ap, default_port=8888):
+    """The flags every server command shares (port, host, workers, threads, devices, limits)."""
+    ap.add_argument("-p", "--port", type=int, default=default_port, help="tcp port (0: pick a free one)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; 0.0.0.0 for all interfaces)")
+    ap.add_argument("--num_workers", type=int, default=1, help="worker processes")
+    ap.add_argument("--num_threads", type=int, default=1, help="CPU math threads per worker")
+    ap.add_argument("--no_onednn", action="store_true", help="disable oneDNN kernels")
+    ap.add_argument("--use_gpu", action="store_true")
+    ap.add_argument("--max_message_bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
+    ap.add_argument("--max_tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                    help="largest batch*seq accepted for any input")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap
+
+
 def serve(predict_fn_factory, port=8888, num_workers=1, host="127.0.0.1",
           max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_tokens=DEFAULT_MAX_TOKENS,
           on_ready=None):

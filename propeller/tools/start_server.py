@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from propeller.service.server import (DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS,
+from propeller.service.server import (add_server_arguments,
                                       PredictorFactory, serve)
 
 
@@ -21,17 +21,7 @@ def build_parser():
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("-m", "--model_dir", required=True,
                     help="export dir or prefix (<prefix>.json/.pdmodel + .pdiparams)")
-    ap.add_argument("-p", "--port", type=int, default=8888, help="tcp port (0: pick a free one)")
-    ap.add_argument("--host", default="127.0.0.1",
-                    help="address to bind (default 127.0.0.1; 0.0.0.0 for all interfaces)")
-    ap.add_argument("--num_workers", type=int, default=1, help="worker processes")
-    ap.add_argument("--num_threads", type=int, default=1, help="CPU math threads per worker")
-    ap.add_argument("--no_onednn", action="store_true", help="disable oneDNN kernels")
-    ap.add_argument("--use_gpu", action="store_true")
-    ap.add_argument("--max_message_bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
-    ap.add_argument("--max_tokens", type=int, default=DEFAULT_MAX_TOKENS,
-                    help="largest batch*seq accepted for any input")
-    ap.add_argument("-v", "--verbose", action="store_true")
+    add_server_arguments(ap)
     return ap
 
 
