@@ -10,6 +10,8 @@ the dygraph peer is the same ``ErnieModel`` in ``eval()`` under ``paddle.no_grad
 Inputs: random ids, batch 1 and 32, seq 128. Both use ``--threads`` math threads; timed
 runs alternate between the two so load from other processes hits both alike; the table
 gives the median (and min) of each. Target: predictor <= 0.5x dygraph latency.
+Where the CPU has native bf16 (AMX / AVX512-BF16) the opt-in ``precision="bf16"`` predictor
+is timed too (columns bf16, bf16/dygraph, and its max abs diff from the dygraph fp32 output).
 """
 import argparse
 import json
@@ -47,7 +49,7 @@ import paddle  # noqa: E402
 
 from ernie.modeling import ErnieConfig, ErnieModel  # noqa: E402
 from inference.export import ErnieEncoderExport, ernie_input_spec, export_inference_model  # noqa: E402
-from inference.predictor import Predictor  # noqa: E402
+from inference.predictor import Predictor, cpu_has_bf16  # noqa: E402
 
 CONFIGS = {"base": "config/ernie_config.json", "small": "config/ernie_small_config.json"}
 
@@ -67,6 +69,7 @@ def bench(name, runs, batches, seq, tmp):
                            output_names=["embedding", "sequence"])
     export_s = time.perf_counter() - t
     pred = Predictor(d, num_threads=ARGS.threads)
+    bf16 = Predictor(d, num_threads=ARGS.threads, precision="bf16") if cpu_has_bf16() else None
     rows = []
     rng = np.random.default_rng(0)
     for b in batches:
@@ -82,24 +85,36 @@ def bench(name, runs, batches, seq, tmp):
         def inf():
             return pred.predict([src, sent])
 
-        p_d, s_d = dyg()  # warm-up both (oneDNN kernels, allocator)
-        p_i, s_i = inf()
-        diff = max(float(np.abs(p_d - p_i).max()), float(np.abs(s_d - s_i).max()))
+        def inf_bf16():
+            return bf16.predict([src, sent])
+
+        def max_diff(got, want):
+            return max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+
+        want = dyg()  # warm-up all (oneDNN kernels, allocator)
+        diff = max_diff(inf(), want)
+        peers = [(dyg, []), (inf, [])]
+        if bf16 is not None:
+            diff_bf16 = max_diff(inf_bf16(), want)
+            peers.append((inf_bf16, []))
         n = runs.get(f"{name}:{b}", 5)
-        td, ti = [], []
         for _ in range(n):
-            for fn, acc in ((dyg, td), (inf, ti)):
+            for fn, acc in peers:
                 t = time.perf_counter()
                 fn()
                 acc.append(time.perf_counter() - t)
-        (dm, dmin), (im, imin) = ms(td), ms(ti)
+        (dm, dmin), (im, imin) = ms(peers[0][1]), ms(peers[1][1])
         row = dict(config=name, hidden=config.hidden_size, layers=config.num_hidden_layers,
                    batch=b, seq=seq, runs=n, dygraph_ms=dm, dygraph_min_ms=dmin,
                    predictor_ms=im, predictor_min_ms=imin, ratio=im / dm, max_abs_diff=diff,
                    export_s=export_s)
+        line = f"| {name} | {b} | {n} | {dm:.1f} ({dmin:.1f}) | {im:.1f} ({imin:.1f}) | {im / dm:.2f} | {diff:.1e} |"
+        if bf16 is not None:
+            bm, bmin = ms(peers[2][1])
+            row.update(bf16_ms=bm, bf16_min_ms=bmin, bf16_ratio=bm / dm, bf16_max_abs_diff=diff_bf16)
+            line += f" {bm:.1f} ({bmin:.1f}) | {bm / dm:.2f} | {diff_bf16:.1e} |"
         rows.append(row)
-        print(f"| {name} | {b} | {n} | {dm:.1f} ({dmin:.1f}) | {im:.1f} ({imin:.1f}) | "
-              f"{im / dm:.2f} | {diff:.1e} |", flush=True)
+        print(line, flush=True)
     return rows
 
 
@@ -111,9 +126,12 @@ def main():
     batches = [int(b) for b in ARGS.batches.split(",")]
     print(f"threads {ARGS.threads}, seq {ARGS.seq}, MKL_DEBUG_CPU_TYPE="
           f"{os.environ.get('MKL_DEBUG_CPU_TYPE')}, paddle {paddle.__version__}")
-    print("| config | batch | runs | dygraph ms median (min) | predictor ms median (min) | "
-          "predictor/dygraph | max abs diff |")
-    print("|---|---|---|---|---|---|---|")
+    head = ("| config | batch | runs | dygraph ms median (min) | predictor ms median (min) | "
+            "predictor/dygraph | max abs diff |")
+    if cpu_has_bf16():
+        head += " bf16 predictor ms median (min) | bf16/dygraph | bf16 max abs diff |"
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
     rows = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:

@@ -12,6 +12,9 @@
    part of each step spent building the batch and converting it to tensors.
 2. Peak memory of training (maxrss of a child process, 40 steps) on shards of the corpus at
    1x and 4x size.
+3. Resume: seconds until the first batch of a stream started at position --resume_at (300),
+   with the cursor log written by an earlier pass (cursor_every 64) vs replaying every example
+   before it. ``--resume_only`` runs just this.
 """
 import argparse
 import json
@@ -30,7 +33,7 @@ sys.path.insert(0, ROOT)
 TASKS = {"km": {}, "sr": {"max_segments": 3}, "sd": {}, "dr": {"lang": "zh"}, "ir": {}}
 
 
-def build(shards, vocab, steps, batch_size=16, max_seqlen=128, seed=1):
+def build(shards, vocab, steps, batch_size=16, max_seqlen=128, seed=1, cursor_dir=None):
     from ernie.modeling import ErnieConfig
     from ernie.pretraining.encode import load_tokenizer
     from ernie.pretraining.multitask import build_tasks
@@ -45,7 +48,7 @@ def build(shards, vocab, steps, batch_size=16, max_seqlen=128, seed=1):
     per = -(-steps // len(TASKS))
     sched = Schedule([{"budgets": {t: per for t in TASKS}}], list(TASKS), batch_size, seed=seed)
     ctx = TaskContext(corpus.vocab_size, max_seqlen, corpus=corpus, tokenizer=tok)
-    stream = MultiTaskStream(build_tasks(TASKS), sched, corpus, ctx, seed=seed)
+    stream = MultiTaskStream(build_tasks(TASKS), sched, corpus, ctx, seed=seed, cursor_dir=cursor_dir)
     hp = dict(ernie_config=cfg, tasks=TASKS, task_order=list(TASKS), learning_rate=5e-4, warmup_proportion=0.0)
     return stream, hp
 
@@ -120,6 +123,22 @@ def step_time(shards, vocab, steps, rounds, tmp):
     return res
 
 
+def resume_time(shards, vocab, at, tmp):
+    """Seconds to the first batch of a stream started at ``at``: (with the cursor log, replaying)."""
+    logged, _ = build(shards, vocab, at + 16, cursor_dir=os.path.join(tmp, "cursors"))
+    for _, _b in zip(range(at + 1), logged):  # an earlier run: writes the log up to ``at``
+        pass
+    plain, _ = build(shards, vocab, at + 16)
+    out = []
+    for stream in (logged, plain):
+        t0 = time.perf_counter()
+        next(iter(stream.skip(at)))
+        out.append(time.perf_counter() - t0)
+    print(f"resume at position {at}: {out[0]:.3f} s with the cursor log (every {logged.cursor_every} batches) vs "
+          f"{out[1]:.3f} s replaying every example before it", flush=True)
+    return out
+
+
 def child_memory(args):
     stream, hp = build(args.shards, args.vocab, args.steps)
     train(stream, hp, args.steps, args.out)
@@ -138,6 +157,8 @@ def main():
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "demo"))
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--resume_at", type=int, default=300)
+    ap.add_argument("--resume_only", action="store_true")
     ap.add_argument("--child_memory", action="store_true")
     ap.add_argument("--shards")
     ap.add_argument("--vocab")
@@ -151,6 +172,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bench_pipe_")
     try:
         s1 = shards_for(files, vocab, lexicon, os.path.join(tmp, "shards1x"))
+        resume = resume_time(s1, vocab, args.resume_at, tmp)
+        if args.resume_only:
+            return
         res = step_time(s1, vocab, args.steps, args.rounds, tmp)
         a, b = statistics.median(res["pipeline"]), statistics.median(res["prebuilt"])
         share = statistics.median(res["pipeline_share"])
@@ -178,7 +202,8 @@ def main():
                   f"{idx['num_tokens']} tokens): peak RSS {mem[name]:.0f} MB")
         print(json.dumps({"step_ms": {"pipeline": round(a * 1000, 1), "prebuilt": round(b * 1000, 1)},
                           "ratio": round(a / b, 3), "pipeline_share_of_step": round(share, 4),
-                          "train_maxrss_mb": {k: round(v) for k, v in mem.items()}}))
+                          "train_maxrss_mb": {k: round(v) for k, v in mem.items()},
+                          "resume_s": {"cursor_log": round(resume[0], 3), "replay": round(resume[1], 3)}}))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

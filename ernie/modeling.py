@@ -2,9 +2,10 @@
 
 Parameter names follow PaddleNLP's ``ErnieModel`` (``embeddings.word_embeddings.weight``,
 ``encoder.layers.N.self_attn.q_proj.weight``, ...) so a PaddleNLP state dict loads with no
-renaming. The encoder is post-LayerNorm like ERNIE 1.0/2.0. Attention computes Q, K and V in
-one matmul over the concatenated projection weights (one GEMM instead of three) while keeping
-the three separate parameters that checkpoints name.
+renaming. The encoder is post-LayerNorm like ERNIE 1.0/2.0. In training, attention computes
+Q, K and V in one matmul over the concatenated projection weights (one GEMM instead of three)
+while keeping the three separate parameters that checkpoints name; in eval mode (and so in
+exported programs) it takes the form inference passes fuse best (ErnieSelfAttention).
 """
 import copy
 import json
@@ -114,6 +115,16 @@ class ErnieConfig:
         return f"ErnieConfig({self.to_dict()})"
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` that is absent from the graph in eval mode: Paddle's own still runs a
+    dropout op (a copy of the tensor) at inference, in dygraph and in every exported program."""
+
+    def forward(self, x):
+        if self.training and self.p > 0:
+            return super().forward(x)
+        return x
+
+
 def _weight_attr(config):
     return paddle.ParamAttr(initializer=nn.initializer.TruncatedNormal(mean=0.0, std=config.initializer_range))
 
@@ -133,7 +144,7 @@ class ErnieEmbeddings(nn.Layer):
         if self.use_task_id:
             self.task_type_embeddings = nn.Embedding(config.task_type_vocab_size, config.hidden_size, weight_attr=attr)
         self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None, task_type_ids=None):
         seq_len = input_ids.shape[1]
@@ -163,18 +174,35 @@ class ErnieSelfAttention(nn.Layer):
         self.dropout_p = config.attention_probs_dropout_prob
 
     def forward(self, x, attn_bias):
+        if self.training:
+            return self._fused(x, attn_bias)
+        return self._composed(x, attn_bias)
+
+    def _fused(self, x, attn_bias):
+        """Training: one GEMM for Q, K and V (concatenating the three [H, H] weights costs far
+        less than the two extra matmuls over [B*S, H] it saves) and Paddle's fused attention,
+        measured ~12% faster per training step than composing it on CPU."""
         batch, seq, hidden = x.shape
-        # One GEMM for Q, K and V: concatenating the three [H, H] weights costs far less than
-        # the two extra matmuls over [B*S, H] it saves.
         w = paddle.concat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], axis=1)
         b = paddle.concat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
         qkv = F.linear(x, w, b).reshape([batch, seq, 3, self.num_heads, self.head_dim])
         q, k, v = paddle.unbind(qkv, axis=2)  # each [B, S, nH, d]: the layout SDPA takes, no transposes
-        # Paddle's fused attention: the same math as softmax(QK^T/sqrt(d) + bias) V, measured
-        # ~12% faster than composing it from matmul/softmax/dropout on CPU.
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=self.dropout_p,
-                                             training=self.training)
+                                             training=True)
         return self.out_proj(ctx.reshape([batch, seq, hidden]))
+
+    def _composed(self, x, attn_bias):
+        """Inference: the same math as reshape -> transpose -> matmul chains, the form oneDNN's
+        fuse passes fold into the matmuls of an exported program (no transpose, reshape or
+        dropout op is left: 4.4 -> 3.9 ms at small size, batch 1); in dygraph eval it is also
+        13% faster than SDPA at base size."""
+        heads = [0, 0, self.num_heads, self.head_dim]
+        q = self.q_proj(x).reshape(heads).transpose([0, 2, 1, 3])
+        k = self.k_proj(x).reshape(heads).transpose([0, 2, 1, 3])
+        v = self.v_proj(x).reshape(heads).transpose([0, 2, 1, 3])
+        scores = paddle.matmul(q, k, transpose_y=True) * (self.head_dim ** -0.5) + attn_bias
+        ctx = paddle.matmul(F.softmax(scores, axis=-1), v).transpose([0, 2, 1, 3])
+        return self.out_proj(ctx.reshape([0, 0, self.num_heads * self.head_dim]))
 
 
 class ErnieEncoderLayer(nn.Layer):
@@ -188,8 +216,8 @@ class ErnieEncoderLayer(nn.Layer):
         self.linear2 = nn.Linear(config.intermediate_size, config.hidden_size, weight_attr=attr)
         self.norm1 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.norm2 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-        self.dropout1 = nn.Dropout(config.hidden_dropout_prob)
-        self.dropout2 = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout1 = Dropout(config.hidden_dropout_prob)
+        self.dropout2 = Dropout(config.hidden_dropout_prob)
         self.activation = _ACTIVATIONS[config.hidden_act]
 
     def forward(self, x, attn_bias):
@@ -356,7 +384,7 @@ class ErnieForSequenceClassification(_ErnieWithHeads):
     def __init__(self, config, num_labels=2, dropout=None):
         super().__init__(config)
         self.num_labels = num_labels
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.dropout = Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(config.hidden_size, num_labels, weight_attr=_weight_attr(config))
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):
@@ -371,7 +399,7 @@ class ErnieForTokenClassification(_ErnieWithHeads):
     def __init__(self, config, num_labels=7, dropout=None):
         super().__init__(config)
         self.num_labels = num_labels
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.dropout = Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(config.hidden_size, num_labels, weight_attr=_weight_attr(config))
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):
@@ -385,7 +413,7 @@ class ErnieForQuestionAnswering(_ErnieWithHeads):
 
     def __init__(self, config, dropout=None):
         super().__init__(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.dropout = Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(config.hidden_size, 2, weight_attr=_weight_attr(config))
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):

@@ -178,7 +178,7 @@ def run(args):
     if not batches:
         raise ValueError(f"{args.data}: no data lines")
     pred = Predictor(args.model_dir, num_threads=args.num_threads,
-                     use_onednn=not args.no_onednn, use_gpu=args.use_gpu)
+                     use_onednn=not args.no_onednn, use_gpu=args.use_gpu, precision=args.precision)
     feeder = ErnieFeeder(pred.input_specs, (read_meta(args.model_dir) or {}).get("config"))
     feeds = []
     for n, fields in batches:
@@ -246,6 +246,8 @@ def build_parser():
     r.add_argument("--num_threads", type=int, default=1)
     r.add_argument("--no_onednn", action="store_true")
     r.add_argument("--use_gpu", action="store_true")
+    r.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: oneDNN bf16 kernels (CPUs with AMX/AVX512-BF16; ~1e-2 off fp32)")
     r.add_argument("--quiet", action="store_true", help="print only the latency")
     m = sub.add_parser("make_data", help="write a demo data file from text")
     m.add_argument("--vocab_file", required=True)

@@ -51,6 +51,32 @@ def test_matches_paddlenlp_ernie(act, task):
     np.testing.assert_allclose(o_seq2.numpy(), o_seq.numpy(), atol=1e-6)
 
 
+def test_training_attention_path_equals_eval_path():
+    """Training (fused QKV + SDPA) and eval (composed, what exports hold) compute the same
+    function; with dropout off the outputs and the gradients agree, and eval mode has no
+    dropout left to run. (test_matches_paddlenlp_ernie checks the eval path against the peer.)"""
+    kw = dict(TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    paddle.seed(3)
+    ours = ErnieModel(ErnieConfig(**kw))
+    ids, types, _ = _batch(False)
+    outs, grads = {}, {}
+    for mode in ("train", "eval"):
+        getattr(ours, mode)()
+        ours.clear_gradients()
+        seq, pooled = ours(paddle.to_tensor(ids), paddle.to_tensor(types))
+        (seq.square().mean() + pooled.sum()).backward()
+        outs[mode] = seq.numpy()
+        grads[mode] = ours.encoder.layers[0].self_attn.q_proj.weight.grad.numpy()
+    np.testing.assert_allclose(outs["train"], outs["eval"], atol=1e-5)
+    np.testing.assert_allclose(grads["train"], grads["eval"], atol=1e-5)
+    drop = ErnieModel(ErnieConfig(**TINY))  # dropout 0.1: random in train mode, a no-op in eval
+    drop.eval()
+    a = drop(paddle.to_tensor(ids))[0].numpy()
+    np.testing.assert_array_equal(a, drop(paddle.to_tensor(ids))[0].numpy())
+    drop.train()
+    assert np.abs(drop(paddle.to_tensor(ids))[0].numpy() - a).max() > 1e-3
+
+
 def test_task_ids_reach_the_embedding():
     model = ErnieModel(ErnieConfig(**dict(TINY, use_task_id=True)))
     model.eval()

@@ -314,8 +314,8 @@ def test_discourse_relation_marker_class_and_removal(tok, zh, en, tmp_path):
     pairs = tmp_path / "dr.tsv"
     pairs.write_text("text_a\ttext_b\tlabel\n今天 好\t明天 好\tresult\n甲\t乙\t0\n", encoding="utf-8")
     file_task = build_task("dr", lang="zh", pair_files=[str(pairs)])
-    it = file_task.file_examples(ctx, np.random.RandomState(0))
-    got = sorted((text(tok, segments(tok, e)[0]), int(e.labels[0])) for e in (next(it), next(it)))
+    exs = [file_task.row_example(r, ctx) for r in file_task.file_rows(ctx)]
+    got = sorted((text(tok, segments(tok, e)[0]), int(e.labels[0])) for e in exs)
     assert got == [("今天好", dr.classes.index("result")), ("甲", 0)]
 
 
@@ -349,13 +349,19 @@ def test_pair_files_read_with_labels(tok, zh, tmp_path):
     f = tmp_path / "ir.tsv"
     f.write_text("北京 大学\t北京大学 介绍\t0\n天气\t长城\t2\n", encoding="utf-8")
     ir = build_task("ir", pair_files=str(f))
-    it = ir.file_examples(ctx_for(tok, zh), np.random.RandomState(0))
-    got = sorted((text(tok, segments(tok, e)[0]), int(e.labels[0])) for e in (next(it), next(it)))
+    ctx = ctx_for(tok, zh)
+    assert build_task("ir").file_rows(ctx) is None  # no files: examples come from documents
+    exs = [ir.row_example(r, ctx) for r in ir.file_rows(ctx)]
+    got = sorted((text(tok, segments(tok, e)[0]), int(e.labels[0])) for e in exs)
     assert got == [("北京大学", 0), ("天气", 2)]
     bad = tmp_path / "bad.tsv"
     bad.write_text("a\tb\t7\n", encoding="utf-8")
     with pytest.raises(ValueError, match="bad.tsv:1"):
-        build_task("ir", pair_files=str(bad)).file_examples(ctx_for(tok, zh), np.random.RandomState(0))
+        build_task("ir", pair_files=str(bad)).file_rows(ctx)
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("query\ttitle\tlabel\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no pairs in"):
+        build_task("ir", pair_files=str(empty)).file_rows(ctx)
 
 
 # ----------------------------------------------------------------------------- next sentence

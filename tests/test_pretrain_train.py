@@ -2,6 +2,7 @@
 task embedding, every task learning, kill -9 and resume mid-stage, and a 2-process launch."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,7 +157,8 @@ def test_kill_and_resume_mid_stage_matches_uninterrupted(data):
     # stage boundaries at 50 and 100; checkpoints every 15 steps are never on one
     stages = [{"budgets": {"km": 50}}, {"budgets": {"km": 20, "sr": 30}}, {"budgets": {"km": 10, "sd": 20, "ir": 20}}]
     whole = _write_run(tmp, tmp, "whole", stages, 15)
-    killed = _write_run(tmp, tmp, "killed", stages, 15)
+    # cursors logged every 4 batches (the content does not depend on it): the resume restores them
+    killed = _write_run(tmp, tmp, "killed", stages, 15, extra={"cursor_every": 4})
     ref = _pretrain(whole)
     victim = _pretrain(killed)
     info = tmp / "killed" / "ckpt_info"
@@ -175,6 +177,11 @@ def test_kill_and_resume_mid_stage_matches_uninterrupted(data):
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out[-3000:]
     assert f"resumed from {tmp / 'killed' / ckpts[-1]} (step {killed_at})" in out
+    # the stream sought its task cursors from the killed run's log instead of replaying every batch
+    m = re.search(r"stream from position (\d+) \(producer 0 of 1\): task cursors of position (\d+) restored "
+                  r"from the cursor log, (\d+) batches replayed", out)
+    assert m, out[-3000:]
+    assert int(m.group(1)) == killed_at and int(m.group(2)) >= killed_at - 3 and int(m.group(3)) < 4
     ref_out, _ = ref.communicate(timeout=180)
     assert ref.returncode == 0, ref_out[-3000:]
     # the same schedule positions, the same losses, the same final parameters

@@ -21,7 +21,8 @@ import paddle
 import pytest
 import zmq
 
-from inference.predictor import Predictor, resolve_model
+from inference.predictor import Predictor, cpu_has_bf16, resolve_model
+from propeller.service import server as srv
 from propeller.service import wire
 from propeller.service.client import InferenceClient, ServerError, ServiceTimeout
 
@@ -250,6 +251,33 @@ def test_predictor_rejects_bad_inputs(local):
         with pytest.raises((ValueError, RuntimeError), match=match):
             local.predict(bad)
     assert local.predict([ids, pos])[0].shape == (2, CLASSES)  # still usable
+
+
+def test_predictor_precision_option(exported, local):
+    _, d = exported
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Predictor(str(d), precision="fp16")
+    with pytest.raises(ValueError, match="oneDNN"):
+        Predictor(str(d), precision="bf16", use_onednn=False)
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16 (avx512_bf16/amx_bf16)")
+    # the server flags reach the Predictor through the worker factory
+    args = srv.add_server_arguments(__import__("argparse").ArgumentParser()).parse_args(["--precision", "bf16"])
+    bf16 = srv.PredictorFactory(str(d), **srv.predictor_options(args))()
+    ids, pos = make_inputs(np.random.default_rng(3), 4, 32)
+    for g, w in zip(bf16([ids, pos]), local.predict([ids, pos])):
+        diff = np.abs(g - w).max()
+        assert 1e-6 < diff < 0.05 * max(1.0, np.abs(w).max()), diff  # bf16 ran, and stays close
+
+
+def test_worker_cpu_plan(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {4, 5, 6, 7})
+    assert srv.worker_cpus(2, 1) == [[4], [5]]
+    assert srv.worker_cpus(2, 2) == [[4, 5], [6, 7]]
+    assert srv.worker_cpus(3, 2) is None  # does not fit: the OS places them
+    assert srv.worker_cpus(2, 1, "none") is None
+    with pytest.raises(ValueError, match="cpu_affinity"):
+        srv.worker_cpus(1, 1, "all")
 
 
 def test_predictor_legacy_pdmodel_and_dir_resolution(exported, tmp_path):
@@ -497,6 +525,15 @@ def test_client_timeout_names_address_and_recovers():
         router.close(0)
         ctx.term()
         c.close()
+
+
+def test_workers_pinned_to_their_own_cpus(server):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 CPUs for 2 pinned workers")
+    workers = [k for k in children(server["proc"].pid) if "spawn_main" in cmdline(k)]
+    assert len(workers) == 2, [cmdline(k) for k in children(server["proc"].pid)]
+    cpus = [os.sched_getaffinity(k) for k in workers]
+    assert all(len(c) == 1 for c in cpus) and cpus[0] != cpus[1], cpus
 
 
 def test_worker_crash_is_survived(server, local):

@@ -8,7 +8,8 @@ ERNIE 2.0 pieces, in the order data flows through them:
     tasks        the task registry (register_task) and the built-in tasks KM, CP, TDR, SR, SD,
                  DR, IR, NSP
     schedule     stages with per-task budgets; which task fills which batch, from (seed, position)
-    pipeline     per-task example streams, collation, MultiTaskStream (resumable, DataLoader-ready)
+    pipeline     per-task example streams, collation, MultiTaskStream (resumable from a cursor log,
+                 DataLoader-ready)
     heads        token / sentence / masked-LM heads
     multitask    MultiTaskPretrainModel: shared ErnieModel with task embeddings, one head per task
     pretrain     the entry point                          python -m ernie.pretraining.pretrain --schedule ...

@@ -5,7 +5,7 @@ so a head runs only where its task has targets, whatever else the batch holds.""
 import paddle
 import paddle.nn as nn
 
-from ernie.modeling import ErnieMLMHead, _weight_attr, register_head
+from ernie.modeling import Dropout, ErnieMLMHead, _weight_attr, register_head
 
 
 @register_head("pretrain_mlm")
@@ -26,7 +26,7 @@ class TokenTaskHead(nn.Layer):
 
     def __init__(self, config, num_classes):
         super().__init__()
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.fc = nn.Linear(config.hidden_size, num_classes, weight_attr=_weight_attr(config))
 
     def forward(self, sequence_output, pooled_output, index):
@@ -40,7 +40,7 @@ class SentenceTaskHead(nn.Layer):
 
     def __init__(self, config, num_classes):
         super().__init__()
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.fc = nn.Linear(config.hidden_size, num_classes, weight_attr=_weight_attr(config))
 
     def forward(self, sequence_output, pooled_output, index):

@@ -10,12 +10,19 @@ Batch layout (a tuple; labels last, as Propeller expects):
 holds flat positions into the B*S tokens (token and mlm tasks) or batch rows (sentence tasks)
 and ``labels`` the targets there.
 
-Determinism: a task's examples on a (rank, worker) share depend only on (seed, task, rank,
-worker); the schedule says which task fills which batch; so the batch at position p is a
-function of (seed, p), and a stream can start at any position by skipping the examples each
-task had produced before it.
+Determinism: a task stream visits its documents (or labelled-file rows) epoch by epoch in a
+shuffled order, and each visit draws from its own random generator keyed by (seed, task, rank,
+worker, epoch, offset in the epoch); so a task stream's whole state is its cursor (epoch,
+offset), and the batch at position p is a function of (seed, p, rank, world, num_workers).
+A stream starting at position s finds the cursors from a cursor log (``cursor_dir``: each
+producer writes its task cursors every ``cursor_every`` of its positions) and replays only the
+examples after the latest entry; without one it replays every example before s.
 """
+import copy
+import hashlib
+import json
 import logging
+import os
 import zlib
 
 import numpy as np
@@ -29,14 +36,17 @@ def _key(*parts):
     return [int(p) & 0xFFFFFFFF for p in parts]
 
 
-def block_shuffled(indices, rng, block=1024):
+def block_shuffled(indices, rng, block=1024, start=0):
     """The indices in a random order that needs O(len/block + block) memory: the order of the
-    blocks is shuffled, then each block's contents."""
-    n = len(indices)
+    blocks is shuffled, then each block's contents. ``start``: the same order from its
+    ``start``-th item (a skipped block only draws its permutation, to keep ``rng`` in step)."""
+    n, pos = len(indices), 0
     for b in rng.permutation((n + block - 1) // block):
         chunk = indices[b * block:(b + 1) * block]
-        for j in rng.permutation(len(chunk)):
+        perm = rng.permutation(len(chunk))
+        for j in perm[max(0, start - pos):]:
             yield chunk[j]
+        pos += len(chunk)
 
 
 class TaskStream:
@@ -44,46 +54,85 @@ class TaskStream:
 
     Epoch e visits the share's documents in a shuffled order (seeded by seed, task, share, e)
     and asks the task for one example per document (documents that cannot give one are
-    passed over), so within an epoch no document is used twice and the shares are disjoint."""
+    passed over), so within an epoch no document is used twice and the shares are disjoint.
+    A task reading labelled files (``file_rows``) visits rows instead: every share reads the
+    same shuffled order of all rows (seeded without the share) and keeps every parts-th.
+
+    Each visit builds with its own generator, keyed by (seed, task, rank, worker) with the
+    (epoch, offset) of the visit in its Philox counter, so the stream's whole state is the cursor
+    (epoch, offset) of the next visit: ``cursor()`` and ``seek(epoch, offset)``."""
 
     def __init__(self, task, corpus, ctx, seed=0, rank=0, world=1, worker=0, num_workers=1):
         self.task, self.corpus, self.ctx = task, corpus, ctx
         tkey = zlib.crc32(task.name.encode("utf-8"))
         self.share = partition(len(corpus), rank, world, worker, num_workers) if corpus is not None else range(0)
         self._part = (rank * num_workers + worker, world * num_workers)
-        self.rng = np.random.RandomState(_key(seed, tkey, rank, worker))
         self._order_key = (seed, tkey, rank, worker)
-        self._it = None
+        k = _key(seed, tkey, rank, worker)
+        self._rng = np.random.RandomState(np.random.Philox(key=k[0] | k[1] << 32 | k[2] << 64 | k[3] << 96))
+        self._fresh = self._rng.get_state(legacy=False)  # each visit resets it with its own counter
+        self.rows = None  # the labelled-file rows, once loaded
+        self.epoch = self.offset = 0
+        self._ready, self._it = False, None
+
+    def cursor(self):
+        """(epoch, offset) of the next visit."""
+        return self.epoch, self.offset
+
+    def seek(self, epoch, offset):
+        self.epoch, self.offset, self._it = int(epoch), int(offset), None
+
+    def _build_rng(self, epoch, offset):
+        """The generator of one visit: Philox with the counter (0, 0, epoch, offset). Draws
+        advance the low words only, so visits never share random numbers. (Resetting one
+        generator costs a sixth of making a new one.)"""
+        self._fresh["state"]["counter"] = np.array([0, 0, epoch, offset], dtype=np.uint64)
+        self._rng.set_state(self._fresh)
+        return self._rng
+
+    def _visits(self, epoch, start):
+        """The items (document or row indices) of an epoch from its ``start``-th visit on."""
+        if self.rows is not None:
+            k, parts = self._part
+            order = np.random.RandomState(_key(*self._order_key[:2], epoch)).permutation(len(self.rows))
+            return iter(order[k::parts][start:])
+        return block_shuffled(self.share, np.random.RandomState(_key(*self._order_key, epoch)), start=start)
+
+    def _example(self, item, epoch, offset):
+        if self.rows is not None:
+            return self.task.row_example(self.rows[item], self.ctx)
+        return self.task.build(self.corpus[int(item)], self._build_rng(epoch, offset), self.ctx)
 
     def _gen(self):
-        # a file is read in the same shuffled order by every share (the seed without rank or
-        # worker), each keeping every parts-th example: disjoint shares
-        files = self.task.file_examples(self.ctx, np.random.RandomState(_key(*self._order_key[:2])))
-        if files is not None:
-            k, parts = self._part
-            for i, ex in enumerate(files):
-                if i % parts == k:
-                    yield ex
-            return
-        if not len(self.share):
-            raise ValueError(f"task {self.task.name}: this share of the corpus has no documents "
-                             f"({len(self.corpus)} documents for {self._part[1]} ranks x workers)")
-        epoch = 0
         while True:
-            order_rng = np.random.RandomState(_key(*self._order_key, epoch))
-            made = 0
-            for i in block_shuffled(self.share, order_rng):
-                ex = self.task.build(self.corpus[int(i)], self.rng, self.ctx)
+            start, made = self.offset, 0
+            for off, item in enumerate(self._visits(self.epoch, start), start):
+                self.offset = off + 1
+                ex = self._example(item, self.epoch, off)
                 if ex is not None:
                     made += 1
                     yield ex
-            if not made:
+            if not made and not start:  # a whole epoch gave nothing
                 raise ValueError(f"task {self.task.name}: no document of the corpus gives an example")
-            epoch += 1
+            self.epoch, self.offset = self.epoch + 1, 0
+
+    def _setup(self):
+        self.task.setup(self.ctx)
+        self.rows = self.task.file_rows(self.ctx)
+        k, parts = self._part
+        if self.rows is not None:
+            if len(self.rows) <= k:
+                raise ValueError(f"task {self.task.name}: its labelled files have {len(self.rows)} rows, too few "
+                                 f"for {parts} ranks x workers")
+        elif not len(self.share):
+            raise ValueError(f"task {self.task.name}: this share of the corpus has no documents "
+                             f"({len(self.corpus)} documents for {parts} ranks x workers)")
+        self._ready = True
 
     def __next__(self):
+        if not self._ready:
+            self._setup()
         if self._it is None:
-            self.task.setup(self.ctx)
             self._it = self._gen()
         return next(self._it)
 
@@ -91,6 +140,7 @@ class TaskStream:
         return self
 
     def skip(self, n):
+        """Replay: build and drop ``n`` examples."""
         for _ in range(int(n)):
             next(self)
 
@@ -124,40 +174,134 @@ def collate(examples, task_index, ctx, stage=0):
     return (src, sent, pos, task_ids, np.array([stage], "int64"), np.array(present, "int64"), indices, labels)
 
 
+class CursorLog:
+    """Task cursors that one producer (the positions = ``worker`` mod ``num_workers``) had
+    before some of its positions: JSON lines ``{"pos": p, "cursors": [[epoch, offset], ...]}``.
+
+    The file name holds a fingerprint of everything the stream's content depends on, and the
+    state before p is a function of those, so any entry is valid, whoever wrote it (a run that
+    crashed later, a producer running ahead of the last checkpoint). Lines are appended whole
+    (O_APPEND, one write each); a line cut by a crash is ignored."""
+
+    def __init__(self, directory, fingerprint, worker, num_workers, num_tasks):
+        self.dir = directory
+        self.path = os.path.join(directory, f"cursors-{fingerprint}-{worker}of{num_workers}.jsonl")
+        self.entries, self._cut, self._fd = {}, False, None
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                for line in f:
+                    self._cut = not line.endswith("\n")
+                    try:
+                        e = json.loads(line)
+                        cursors = [(int(ep), int(off)) for ep, off in e["cursors"]]
+                        if len(cursors) == num_tasks:
+                            self.entries[int(e["pos"])] = cursors
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        except FileNotFoundError:
+            pass
+
+    def latest(self, pos):
+        """(p, cursors) of the entry with the largest p <= pos, or None."""
+        p = max((q for q in self.entries if q <= pos), default=None)
+        return None if p is None else (p, self.entries[p])
+
+    def write(self, pos, cursors):
+        if pos in self.entries:
+            return
+        if self._fd is None:
+            os.makedirs(self.dir, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if self._cut:  # keep a line cut by a crash on its own line
+                os.write(self._fd, b"\n")
+        os.write(self._fd, (json.dumps({"pos": int(pos), "cursors": [list(c) for c in cursors]}) + "\n").encode())
+        self.entries[pos] = cursors
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _settings(task):
+    """A task's public attributes (its options), for the stream fingerprint."""
+    return {k: v for k, v in vars(task).items() if not k.startswith("_")}
+
+
 class MultiTaskStream:
     """The training stream: the batch at each schedule position, for this rank.
 
     It speaks the part of the propeller Dataset protocol the trainer uses: ``skip(n)`` (on
-    resume: a stream starting at position n, at no cost for the skipped batches) and
-    ``to_paddle_dataloader(num_workers)`` (K workers each make the positions of one residue
-    mod K and the DataLoader reads them round-robin, so the positions come in order; the
-    documents behind them depend on K, so resume with the same num_workers)."""
+    resume: a stream starting at position n) and ``to_paddle_dataloader(num_workers)`` (K
+    workers each make the positions of one residue mod K and the DataLoader reads them
+    round-robin, so the positions come in order; the documents behind them depend on K, so
+    resume with the same num_workers).
 
-    def __init__(self, tasks, schedule, corpus, ctx, seed=0, rank=0, world=1, start=0):
+    ``cursor_dir``: where each producer logs its task cursors every ``cursor_every`` of its
+    positions (``CursorLog``), so that a stream starting at position n seeks its task streams
+    to the latest logged position <= n and replays only the examples after it, instead of
+    every example before n."""
+
+    def __init__(self, tasks, schedule, corpus, ctx, seed=0, rank=0, world=1, start=0, cursor_dir=None,
+                 cursor_every=64):
         self.tasks, self.schedule, self.corpus, self.ctx = list(tasks), schedule, corpus, ctx
         self.seed, self.rank, self.world, self.start = seed, rank, world, int(start)
+        self.cursor_dir, self.cursor_every = cursor_dir, max(1, int(cursor_every))
         self.task_index = {t.name: (k, t) for k, t in enumerate(self.tasks)}
         if [t.name for t in self.tasks] != list(schedule.task_names):
             raise ValueError("the schedule's task order differs from the model's")
+        # taken now, before any task's setup can add attributes
+        self._content = {
+            "seed": seed, "rank": rank, "world": world, "corpus": len(corpus) if corpus is not None else 0,
+            "tasks": [[type(t).__qualname__, t.name, _settings(t)] for t in self.tasks],
+            "schedule": {"stages": schedule.stages, "mix": schedule.mix, "batch_size": schedule.batch_size,
+                         "seed": schedule.seed},
+            "ctx": {k: getattr(ctx, k, None) for k in ("vocab_size", "max_seqlen", "cls_id", "sep_id", "mask_id",
+                                                       "pad_id", "type_vocab_size")}}
 
     def __len__(self):
         return max(0, self.schedule.total - self.start)
 
     def skip(self, n):
-        return MultiTaskStream(self.tasks, self.schedule, self.corpus, self.ctx, self.seed, self.rank, self.world,
-                               self.start + int(n))
+        other = copy.copy(self)
+        other.start = self.start + int(n)
+        return other
+
+    def fingerprint(self, worker=0, num_workers=1):
+        """What one producer's stream depends on (16 hex digits; names its cursor log)."""
+        spec = json.dumps(dict(self._content, worker=worker, num_workers=num_workers), sort_keys=True, default=repr)
+        return hashlib.sha1(spec.encode("utf-8")).hexdigest()[:16]
 
     def batches(self, worker=0, num_workers=1):
         """Batches from ``start`` at the positions of one of ``num_workers`` producers."""
         streams = [TaskStream(t, self.corpus, self.ctx, self.seed, self.rank, self.world, worker, num_workers)
                    for t in self.tasks]
-        for s, n in zip(streams, self.schedule.counts_before(self.start, worker, num_workers)):
-            s.skip(n)
         first = self.start + (worker - self.start) % num_workers
-        for pos in range(first, self.schedule.total, num_workers):
-            stage = self.schedule.stage_of(pos)
-            exs = [next(streams[k]) for k in self.schedule.tasks_at(pos)]
-            yield collate(exs, self.task_index, self.ctx, stage)
+        cursors = CursorLog(self.cursor_dir, self.fingerprint(worker, num_workers), worker, num_workers,
+                            len(streams)) if self.cursor_dir else None
+        found = cursors.latest(first) if cursors else None
+        since = 0
+        if found:
+            since, at = found
+            for s, (epoch, offset) in zip(streams, at):
+                s.seek(epoch, offset)
+        counts = self.schedule.counts_before
+        for s, n in zip(streams, counts(first, worker, num_workers) - counts(since, worker, num_workers)):
+            s.skip(n)
+        if first >= num_workers:
+            log.info("stream from position %d (producer %d of %d): %s, %d batches replayed", first, worker,
+                     num_workers, f"task cursors of position {since} restored from the cursor log" if found
+                     else "no cursor log entry", (first - since) // num_workers)
+        try:
+            for pos in range(first, self.schedule.total, num_workers):
+                if cursors and pos >= num_workers and pos // num_workers % self.cursor_every == 0:
+                    cursors.write(pos, [s.cursor() for s in streams])  # the state before pos
+                stage = self.schedule.stage_of(pos)
+                exs = [next(streams[k]) for k in self.schedule.tasks_at(pos)]
+                yield collate(exs, self.task_index, self.ctx, stage)
+        finally:
+            if cursors:
+                cursors.close()
 
     def __iter__(self):
         return self.batches()

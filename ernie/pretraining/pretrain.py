@@ -8,7 +8,7 @@
 The schedule config (JSON) holds everything a run needs:
 
     {
-      "seed": 1, "batch_size": 16, "max_seqlen": 128, "mix": "task_per_batch",
+      "seed": 1, "batch_size": 16, "max_seqlen": 128, "mix": "task_per_batch", "cursor_every": 64,
       "model": {"ernie_config": "config/ernie_small_config.json", "overrides": {"vocab_size": "from_data"}},
       "data": {"corpus": "data/demo/zh_corpus/train", "valid_corpus": "data/demo/zh_corpus/valid",
                "vocab": "data/demo/vocab.txt", "lexicon": "data/demo/zh_entities.txt",
@@ -25,11 +25,14 @@ missing vocab from the corpus when ``data.build_vocab`` is set. The command-line
 and --hparam values override the config's; max_steps defaults to the schedule's length (with
 ``gradient_accumulation_steps`` k, budgets count micro-batches and a step takes k of them).
 Restarting the same command resumes from the newest checkpoint in model_dir at the same place
-in the schedule: the trainer asks the stream to ``skip`` the batches consumed, and the stream
-rebuilds each task's position from the schedule and replays only the example generation
-(about 2.5 ms per skipped batch of 16). Under the launcher each rank reads its own share of
-the documents (``split_batches="none"``) while all ranks follow the same schedule, so every
-step trains the same task(s) on every rank.
+in the schedule: the trainer asks the stream to ``skip`` the batches consumed. Each producer of
+batches (the trainer, or each DataLoader worker) logs its task streams' cursors every
+``cursor_every`` (default 64) of its batches in ``model_dir/stream_cursors``; on resume it
+seeks them to the latest logged position and replays the example generation (about 2.5 ms
+per batch of 16) only from there, so resuming costs at most ``cursor_every`` batches wherever
+it happens (without a log it replays every batch before). Under the launcher each rank reads
+its own share of the documents (``split_batches="none"``) while all ranks follow the same
+schedule, so every step trains the same task(s) on every rank.
 Per-task losses/accuracies go to the console and VisualDL (train/<task>_loss, ...), every eval
 logs per-task metrics, and ``model_dir/task_losses.png`` plots the per-task loss curves
 (raw values in ``task_losses.jsonl``).
@@ -314,8 +317,11 @@ def build_run(cfg, run_config_overrides=None, hparam_overrides=None):
     rc.setdefault("seed", seed)
     run_config = propeller.RunConfig.from_dict(rc)
     ctx = task_context(cfg, corpus, tokenizer, config)
+    # each rank (and worker) logs its own cursors there: rank is in the file names
     stream = MultiTaskStream(build_tasks(cfg["tasks"], order), schedule, corpus, ctx, seed=seed,
-                             rank=dist.rank(), world=dist.world_size())
+                             rank=dist.rank(), world=dist.world_size(),
+                             cursor_dir=os.path.join(run_config.model_dir, "stream_cursors"),
+                             cursor_every=int(cfg.get("cursor_every", 64)))
     evals = None
     if data.get("valid_corpus") or data.get("valid_shards"):
         vshards = data.get("valid_shards") or os.path.join(os.path.dirname(os.path.abspath(shards)),

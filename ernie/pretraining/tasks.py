@@ -26,8 +26,11 @@ and it can be named in a schedule config; nothing in the library needs editing. 
 
 Examples are plain numpy (token ids, sentence-type ids, target positions, labels): positions
 index the example's tokens for token/mlm tasks and are empty for sentence tasks, whose labels
-hold one class. ``build`` takes all its randomness from ``rng`` (a numpy RandomState), so the
-example stream is a function of the seed.
+hold one class. ``build`` takes all its randomness from ``rng`` (a numpy RandomState; the
+pipeline gives each document visit its own, keyed by the seed and the visit), so the example
+stream is a function of the seed and can start at any visit. A task that learns from labelled
+files instead returns their rows from ``file_rows`` and turns one row into an Example in
+``row_example`` (as DR and IR do with ``pair_files``).
 """
 import json
 import math
@@ -180,9 +183,15 @@ class PretrainTask:
     def build(self, doc, rng, ctx):
         raise NotImplementedError
 
-    def file_examples(self, ctx, rng):
-        """An endless iterator of examples from labelled files, or None to build from documents."""
+    def file_rows(self, ctx):
+        """The rows of labelled files to learn from instead of documents (a list, loaded once per
+        stream), or None to build from documents. The stream visits them epoch by epoch in a
+        shuffled order and turns each into an example with ``row_example``."""
         return None
+
+    def row_example(self, row, ctx):
+        """The Example of one row of ``file_rows``."""
+        raise NotImplementedError
 
     # -- model side: imported lazily so that data workers never import paddle
     def build_head(self, config, word_embedding):
@@ -458,22 +467,20 @@ class _PairFileTask(PretrainTask):
             raise ValueError(f"{path}:{lineno}: label {k} outside 0..{self.num_classes - 1}")
         return k
 
-    def file_examples(self, ctx, rng):
+    def file_rows(self, ctx):
         if not self.pair_files:
             return None
         rows = [(self.label_id(lab, p, n), a, b) for p, n, (a, b, lab) in _read_pairs(self.pair_files)]
         if not rows:
             raise ValueError(f"{self.name}: no pairs in {self.pair_files}")
+        return rows
 
-        def gen():
-            while True:  # epochs over the file, each shuffled
-                for k in rng.permutation(len(rows)):
-                    label, a, b = rows[k]
-                    ia, _ = ctx.encode_text(a)
-                    ib, _ = ctx.encode_text(b)
-                    ia, ib = _truncate_pair(ia, ib, ctx.max_seqlen - 3)
-                    yield _sentence_example(self.name, [ia, ib], label, ctx)
-        return gen()
+    def row_example(self, row, ctx):
+        label, a, b = row
+        ia, _ = ctx.encode_text(a)
+        ib, _ = ctx.encode_text(b)
+        ia, ib = _truncate_pair(ia, ib, ctx.max_seqlen - 3)
+        return _sentence_example(self.name, [ia, ib], label, ctx)
 
 
 @register_task("discourse_relation", "dr")

@@ -1,7 +1,7 @@
 """ERNIE embedding server: sentence vectors over ZeroMQ (the original ``encoder_server.py``).
 
     python ernie/service/encoder_server.py -m DIR -p 8888 [--encode_layer pooler|cls|layerN]
-        [--num_workers N] [--num_threads 1] [--host 127.0.0.1]
+        [--num_workers N] [--num_threads 1] [--host 127.0.0.1] [--precision fp32|bf16]
 
 ``DIR`` is either an encoder export (``python -m inference.export --encode_layer ...``) or
 an ERNIE checkpoint (ours, PaddleNLP's, Propeller's, a legacy ``params/`` dir), which is
@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # run as a script path: make the repo root import
 
 import numpy as np  # noqa: E402
 
-from propeller.service.server import (add_server_arguments,  # noqa: E402
-                                      serve)
+from propeller.service.server import (PredictorFactory, add_server_arguments,  # noqa: E402
+                                      predictor_options, serve)
 
 __all__ = ["EncoderPredictFactory", "EncoderPredict", "prepare_model", "main"]
 
@@ -42,7 +42,7 @@ log = logging.getLogger("ernie.service")
 class EncoderPredict:
     """``fn([src_ids(, sent_ids)]) -> [embedding]`` over an encoder export (one per worker)."""
 
-    def __init__(self, export_dir, num_threads=1, use_onednn=True, use_gpu=False):
+    def __init__(self, export_dir, **predictor_options):
         from inference.export import read_meta
         from inference.predictor import Predictor
         from inference.text_predictor import ErnieFeeder
@@ -51,8 +51,7 @@ class EncoderPredict:
         if (meta.get("model") or {}).get("kind") != "encoder" or "embedding" not in outputs:
             raise ValueError(f"{export_dir} is not an encoder export (export it with "
                              f"python -m inference.export --encode_layer ...)")
-        self.predictor = Predictor(export_dir, num_threads=num_threads, use_onednn=use_onednn,
-                                   use_gpu=use_gpu)
+        self.predictor = Predictor(export_dir, **predictor_options)
         self.feeder = ErnieFeeder(self.predictor.input_specs, meta.get("config"))
         self.index = outputs.index("embedding")
 
@@ -69,15 +68,11 @@ class EncoderPredict:
         return [np.asarray(outs[self.index], dtype=np.float32)]
 
 
-class EncoderPredictFactory:
+class EncoderPredictFactory(PredictorFactory):
     """Picklable: each worker process calls it once and gets an :class:`EncoderPredict`."""
 
-    def __init__(self, export_dir, num_threads=1, use_onednn=True, use_gpu=False):
-        self.export_dir = os.path.abspath(export_dir)
-        self.num_threads, self.use_onednn, self.use_gpu = num_threads, use_onednn, use_gpu
-
     def __call__(self):
-        return EncoderPredict(self.export_dir, self.num_threads, self.use_onednn, self.use_gpu)
+        return EncoderPredict(self.model_dir, **self.options)
 
 
 def prepare_model(model_dir, encode_layer=None, ernie_config=None):
@@ -141,9 +136,10 @@ def main(argv=None):
             ap.error(str(e))
         if tmp:
             log.info("serving %s through a temporary export in %s", args.model_dir, export_dir)
-        factory = EncoderPredictFactory(export_dir, args.num_threads, not args.no_onednn, args.use_gpu)
+        factory = EncoderPredictFactory(export_dir, **predictor_options(args))
         serve(factory, port=args.port, num_workers=args.num_workers, host=args.host,
-              max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens)
+              max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens,
+              cpu_affinity=args.cpu_affinity)
     finally:
         signal.signal(signal.SIGTERM, old)
         if tmp:
