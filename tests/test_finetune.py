@@ -123,6 +123,12 @@ def test_sentiment_classifier_beats_majority(demo, tmp_path):
     tok = FullTokenizer(str(demo / "vocab.txt"))
     ids = [tok.encode(t, None, 64)[0] for t in texts[:32]]
     assert np.allclose(_inference_probs(model_dir / "best_inference" / "inference", ids), probs[:32], atol=1e-4)
+    # best/ is complete on its own (config + vocab): exporting it needs no other flag
+    from inference.export import main as export_main
+    assert json.loads((model_dir / "best" / "config.json").read_text())["hidden_size"] > 0
+    assert (model_dir / "best" / "vocab.txt").read_bytes() == (demo / "vocab.txt").read_bytes()
+    assert export_main(["--model_dir", str(model_dir / "best"), "--out", str(tmp_path / "exp")]) in (None, 0)
+    assert np.allclose(_inference_probs(tmp_path / "exp", ids), probs[:32], atol=1e-4)
 
 
 def test_ner_beats_all_o(demo, tmp_path):

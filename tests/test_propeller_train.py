@@ -237,7 +237,11 @@ def test_best_exporters(tmp_path):
     def highest_loss(old, new):  # training lowers the loss, so the best is an early step, not the last
         return old is None or new["loss"] > old["loss"]
 
-    exporters = [propeller.BestExporter(str(tmp_path / "best"), cmp_fn=highest_loss),
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="export asset 'vocab.txt'"):
+        propeller.BestExporter(str(tmp_path / "best"), assets={"vocab.txt": str(tmp_path / "missing.txt")})
+    exporters = [propeller.BestExporter(str(tmp_path / "best"), cmp_fn=highest_loss,
+                                        assets={"vocab.txt": str(tmp_path / "vocab.txt"), "config.json": {"hidden": 4}}),
                  propeller.BestInferenceModelExporter(str(tmp_path / "infer"), cmp_fn=highest_loss)]
     evals = {}
 
@@ -254,6 +258,8 @@ def test_best_exporters(tmp_path):
     with open(tmp_path / "best" / "eval_result.json") as f:
         exported = json.load(f)
     assert exported["step"] == best_step
+    assert (tmp_path / "best" / "vocab.txt").read_text(encoding="utf-8") == "[PAD]\n[UNK]\n"
+    assert json.loads((tmp_path / "best" / "config.json").read_text()) == {"hidden": 4}
     for key in ("loss", "acc", "data_num"):
         assert exported[key] == pytest.approx(evals[best_step][key], abs=1e-9)
     _assert_params({k: v.numpy() for k, v in paddle.load(str(tmp_path / "best" / "model_state.pdparams")).items()},

@@ -1,10 +1,13 @@
 """Exporters run after each evaluation and keep the best model seen so far.
 
 ``cmp_fn(old, new)`` takes two eval-result dicts (of the first eval set) and returns True when
-``new`` is better; ``old`` is None the first time."""
+``new`` is better; ``old`` is None the first time. ``assets`` ({file name: source path, or a
+dict written as JSON}) go into every export beside the model, e.g. the model config and the
+vocabulary, so the export directory is complete on its own."""
 import json
 import logging
 import os
+import shutil
 
 import paddle
 
@@ -19,8 +22,12 @@ def _default_cmp(old, new):
 
 
 class _BestBase:
-    def __init__(self, export_dir, cmp_fn=None):
+    def __init__(self, export_dir, cmp_fn=None, assets=None):
         self.export_dir, self.cmp_fn, self.best = export_dir, cmp_fn or _default_cmp, None
+        self.assets = dict(assets or {})
+        for name, src in self.assets.items():  # fail at start-up, not at the first new best
+            if not isinstance(src, dict) and not os.path.isfile(src):
+                raise FileNotFoundError(f"export asset {name!r}: no file {src}")
         meta = os.path.join(export_dir, "eval_result.json")
         if os.path.exists(meta):  # a resumed run must beat the best of the earlier run
             with open(meta, encoding="utf-8") as f:
@@ -32,6 +39,12 @@ class _BestBase:
         self.best = dict(eval_result)
         with atomic_dir(self.export_dir) as tmp:
             self._write(learner, tmp)
+            for name, src in self.assets.items():
+                if isinstance(src, dict):
+                    with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                        json.dump(src, f, indent=1, ensure_ascii=False)
+                else:
+                    shutil.copyfile(src, os.path.join(tmp, name))
             with open(os.path.join(tmp, "eval_result.json"), "w", encoding="utf-8") as f:
                 json.dump(dict(eval_result, step=state.gstep), f, indent=1)
         log.info("new best at step %d exported to %s: %s", state.gstep, self.export_dir, eval_result)
