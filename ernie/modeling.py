@@ -200,7 +200,9 @@ class ErnieSelfAttention(nn.Layer):
         q = self.q_proj(x).reshape(heads).transpose([0, 2, 1, 3])
         k = self.k_proj(x).reshape(heads).transpose([0, 2, 1, 3])
         v = self.v_proj(x).reshape(heads).transpose([0, 2, 1, 3])
-        scores = paddle.matmul(q, k, transpose_y=True) * (self.head_dim ** -0.5) + attn_bias
+        # scaling q (not the scores) lets the passes fold both the scale and the mask add into
+        # the matmul: two ops fewer per layer
+        scores = paddle.matmul(q * (self.head_dim ** -0.5), k, transpose_y=True) + attn_bias
         ctx = paddle.matmul(F.softmax(scores, axis=-1), v).transpose([0, 2, 1, 3])
         return self.out_proj(ctx.reshape([0, 0, self.num_heads * self.head_dim]))
 
