@@ -11,7 +11,8 @@ Inputs: random ids, batch 1 and 32, seq 128. Both use ``--threads`` math threads
 runs alternate between the two so load from other processes hits both alike; the table
 gives the median (and min) of each. Target: predictor <= 0.5x dygraph latency.
 Where the CPU has native bf16 (AMX / AVX512-BF16) the opt-in ``precision="bf16"`` predictor
-is timed too (columns bf16, bf16/dygraph, and its max abs diff from the dygraph fp32 output).
+is timed too, and where onnxruntime is installed the ``backend="onnxruntime"`` predictor (the
+same export converted with paddle2onnx); each with its max abs diff from the dygraph output.
 """
 import argparse
 import json
@@ -52,6 +53,19 @@ from inference.export import ErnieEncoderExport, ernie_input_spec, export_infere
 from inference.predictor import Predictor, cpu_has_bf16  # noqa: E402
 
 CONFIGS = {"base": "config/ernie_config.json", "small": "config/ernie_small_config.json"}
+# the exported model, run three ways (Predictor options)
+VARIANTS = {"predictor": {}, "bf16": {"precision": "bf16"}, "onnxruntime": {"backend": "onnxruntime"}}
+
+
+def available_variants():
+    """fp32 paddle.inference always; bf16 where the CPU has it; ONNX Runtime where installed."""
+    import importlib.util
+    out = ["predictor"]
+    if cpu_has_bf16():
+        out.append("bf16")
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("paddle2onnx"):
+        out.append("onnxruntime")
+    return out
 
 
 def ms(ts):
@@ -68,8 +82,8 @@ def bench(name, runs, batches, seq, tmp):
     export_inference_model(ErnieEncoderExport(model, "pooler"), d, ernie_input_spec(),
                            output_names=["embedding", "sequence"])
     export_s = time.perf_counter() - t
-    pred = Predictor(d, num_threads=ARGS.threads)
-    bf16 = Predictor(d, num_threads=ARGS.threads, precision="bf16") if cpu_has_bf16() else None
+    variants = available_variants()
+    preds = {v: Predictor(d, num_threads=ARGS.threads, **VARIANTS[v]) for v in variants}
     rows = []
     rng = np.random.default_rng(0)
     for b in batches:
@@ -82,37 +96,27 @@ def bench(name, runs, batches, seq, tmp):
                 s, p = model(ts, tt)
                 return p.numpy(), s.numpy()  # numpy(): wait for the result, as predict does
 
-        def inf():
-            return pred.predict([src, sent])
-
-        def inf_bf16():
-            return bf16.predict([src, sent])
-
-        def max_diff(got, want):
-            return max(float(np.abs(g - w).max()) for g, w in zip(got, want))
-
         want = dyg()  # warm-up all (oneDNN kernels, allocator)
-        diff = max_diff(inf(), want)
-        peers = [(dyg, []), (inf, [])]
-        if bf16 is not None:
-            diff_bf16 = max_diff(inf_bf16(), want)
-            peers.append((inf_bf16, []))
+        peers = [("dygraph", dyg, [])]
+        diffs = {}
+        for v in variants:
+            fn = (lambda p: lambda: p.predict([src, sent]))(preds[v])
+            diffs[v] = max(float(np.abs(g - w).max()) for g, w in zip(fn(), want))
+            peers.append((v, fn, []))
         n = runs.get(f"{name}:{b}", 5)
         for _ in range(n):
-            for fn, acc in peers:
+            for _, fn, acc in peers:
                 t = time.perf_counter()
                 fn()
                 acc.append(time.perf_counter() - t)
-        (dm, dmin), (im, imin) = ms(peers[0][1]), ms(peers[1][1])
+        dm, dmin = ms(peers[0][2])
         row = dict(config=name, hidden=config.hidden_size, layers=config.num_hidden_layers,
-                   batch=b, seq=seq, runs=n, dygraph_ms=dm, dygraph_min_ms=dmin,
-                   predictor_ms=im, predictor_min_ms=imin, ratio=im / dm, max_abs_diff=diff,
-                   export_s=export_s)
-        line = f"| {name} | {b} | {n} | {dm:.1f} ({dmin:.1f}) | {im:.1f} ({imin:.1f}) | {im / dm:.2f} | {diff:.1e} |"
-        if bf16 is not None:
-            bm, bmin = ms(peers[2][1])
-            row.update(bf16_ms=bm, bf16_min_ms=bmin, bf16_ratio=bm / dm, bf16_max_abs_diff=diff_bf16)
-            line += f" {bm:.1f} ({bmin:.1f}) | {bm / dm:.2f} | {diff_bf16:.1e} |"
+                   batch=b, seq=seq, runs=n, dygraph_ms=dm, dygraph_min_ms=dmin, export_s=export_s)
+        line = f"| {name} | {b} | {n} | {dm:.1f} ({dmin:.1f}) |"
+        for v, _, acc in peers[1:]:
+            m, mn = ms(acc)
+            row.update({f"{v}_ms": m, f"{v}_min_ms": mn, f"{v}_ratio": m / dm, f"{v}_max_abs_diff": diffs[v]})
+            line += f" {m:.1f} ({mn:.1f}) | {m / dm:.2f} | {diffs[v]:.1e} |"
         rows.append(row)
         print(line, flush=True)
     return rows
@@ -126,10 +130,8 @@ def main():
     batches = [int(b) for b in ARGS.batches.split(",")]
     print(f"threads {ARGS.threads}, seq {ARGS.seq}, MKL_DEBUG_CPU_TYPE="
           f"{os.environ.get('MKL_DEBUG_CPU_TYPE')}, paddle {paddle.__version__}")
-    head = ("| config | batch | runs | dygraph ms median (min) | predictor ms median (min) | "
-            "predictor/dygraph | max abs diff |")
-    if cpu_has_bf16():
-        head += " bf16 predictor ms median (min) | bf16/dygraph | bf16 max abs diff |"
+    head = "| config | batch | runs | dygraph ms median (min) |" + "".join(
+        f" {v} ms median (min) | {v}/dygraph | {v} max abs diff |" for v in available_variants())
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
     rows = []

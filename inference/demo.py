@@ -178,7 +178,8 @@ def run(args):
     if not batches:
         raise ValueError(f"{args.data}: no data lines")
     pred = Predictor(args.model_dir, num_threads=args.num_threads,
-                     use_onednn=not args.no_onednn, use_gpu=args.use_gpu, precision=args.precision)
+                     use_onednn=not args.no_onednn, use_gpu=args.use_gpu, precision=args.precision,
+                     backend=args.backend)
     feeder = ErnieFeeder(pred.input_specs, (read_meta(args.model_dir) or {}).get("config"))
     feeds = []
     for n, fields in batches:
@@ -248,6 +249,8 @@ def build_parser():
     r.add_argument("--use_gpu", action="store_true")
     r.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: oneDNN bf16 kernels (CPUs with AMX/AVX512-BF16; ~1e-2 off fp32)")
+    r.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+                   help="onnxruntime: the export converted once to ONNX (paddle2onnx)")
     r.add_argument("--quiet", action="store_true", help="print only the latency")
     m = sub.add_parser("make_data", help="write a demo data file from text")
     m.add_argument("--vocab_file", required=True)

@@ -161,14 +161,15 @@ def _gpu_present():
 
 class TextPredictor:
     def __init__(self, model_dir, vocab_file=None, tokenizer=None, max_seqlen=None, batch_size=32,
-                 num_threads=1, use_onednn=True, use_gpu=None, do_lower_case=None, precision="fp32"):
+                 num_threads=1, use_onednn=True, use_gpu=None, do_lower_case=None, precision="fp32",
+                 backend="paddle"):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.meta = read_meta(model_dir) or {}
         if use_gpu is None:
-            use_gpu = _gpu_present()
+            use_gpu = backend == "paddle" and _gpu_present()
         self.predictor = Predictor(model_dir, num_threads=num_threads, use_onednn=use_onednn,
-                                   use_gpu=use_gpu, precision=precision)
+                                   use_gpu=use_gpu, precision=precision, backend=backend)
         self.feeder = ErnieFeeder(self.predictor.input_specs, self.meta.get("config"))
         self.tokenizer = tokenizer if tokenizer is not None else \
             make_tokenizer(self.meta, vocab_file, do_lower_case)

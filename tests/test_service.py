@@ -270,6 +270,38 @@ def test_predictor_precision_option(exported, local):
         assert 1e-6 < diff < 0.05 * max(1.0, np.abs(w).max()), diff  # bf16 ran, and stays close
 
 
+def test_predictor_onnxruntime_backend(exported, local, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("paddle2onnx")
+    model, d = exported
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Predictor(str(d), backend="tvm")
+    with pytest.raises(ValueError, match="fp32 on the CPU"):
+        Predictor(str(d), backend="onnxruntime", precision="bf16")
+    copy = tmp_path / "export"  # a copy, so the module's export dir stays as it was
+    __import__("shutil").copytree(d, copy)
+    args = srv.add_server_arguments(__import__("argparse").ArgumentParser()).parse_args(["--backend", "onnxruntime"])
+    ort = Predictor(str(copy), **srv.predictor_options(args))
+    assert os.path.isfile(copy / "tiny.onnx") and ort.onnx_file == str(copy / "tiny.onnx")
+    assert ort.input_names == local.input_names and len(ort.output_names) == 2
+    rng = np.random.default_rng(5)
+    for b, s in [(1, 5), (7, 19)]:  # dynamic batch and sequence length
+        ids, pos = make_inputs(rng, b, s)
+        for g, w in zip(ort.predict([ids, pos]), dygraph(model, ids, pos)):
+            np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="rank 3"):
+        ort.predict([ids[..., None], pos])
+    with pytest.raises(RuntimeError, match="inference failed"):
+        ort.predict([ids + VOCAB, pos])  # out of the embedding table: an error, not a crash
+    # the conversion is cached, and redone when the export is newer
+    mtime = os.path.getmtime(copy / "tiny.onnx")
+    Predictor(str(copy), backend="onnxruntime")
+    assert os.path.getmtime(copy / "tiny.onnx") == mtime
+    os.utime(copy / "tiny.pdiparams", (mtime + 10, mtime + 10))
+    Predictor(str(copy), backend="onnxruntime")
+    assert os.path.getmtime(copy / "tiny.onnx") > mtime
+
+
 def test_worker_cpu_plan(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {4, 5, 6, 7})
     assert srv.worker_cpus(2, 1) == [[4], [5]]
