@@ -120,9 +120,9 @@ class Dropout(nn.Dropout):
     dropout op (a copy of the tensor) at inference, in dygraph and in every exported program."""
 
     def forward(self, x):
-        if self.training and self.p > 0:
-            return super().forward(x)
-        return x
+        if self.p == 0 or (not self.training and self.mode == "upscale_in_train"):
+            return x
+        return super().forward(x)  # training, or downscale_in_infer's eval-time scaling
 
 
 def _weight_attr(config):

@@ -270,14 +270,42 @@ def build_model(model_dir, encode_layer=None, task=None, ernie_config=None, with
     return layer, outputs, meta, config
 
 
+# a fine-tuning run's task (task.json "task") -> the head to export
+_FINETUNE_HEADS = {"classifier": "sequence_classification", "ranker": "sequence_classification",
+                   "ner": "token_classification", "mrc": "span"}
+
+
+def finetune_meta(model_dir):
+    """The ``task.json`` a fine-tuning run wrote beside the checkpoint (its ``best/`` dir or
+    the model_dir above a checkpoint), or {}."""
+    p = os.path.abspath(os.fspath(model_dir))
+    d = p if os.path.isdir(p) else os.path.dirname(p)
+    for cand in (d, os.path.dirname(d)):
+        f = os.path.join(cand, "task.json")
+        if os.path.isfile(f):
+            with open(f, encoding="utf-8") as fh:
+                return json.load(fh)
+    return {}
+
+
 def export_ernie(model_dir, out_dir, encode_layer=None, task=None, ernie_config=None,
-                 vocab_file=None, tokenizer="FullTokenizer", do_lower_case=True, max_seqlen=128,
+                 vocab_file=None, tokenizer="FullTokenizer", do_lower_case=None, max_seqlen=None,
                  with_pos_ids=False, with_input_mask=False, with_sequence=True):
     """Export an ERNIE checkpoint to ``out_dir`` (replaced atomically). Returns ``out_dir``.
 
     ``encode_layer`` (pooler|cls|layerN) exports the encoder alone; else the model with its
-    ``task`` head (default: a classifier head if the checkpoint has one, else the pooler)."""
+    ``task`` head (default: the head of the fine-tuning run that wrote ``task.json`` beside
+    the checkpoint, else a classifier head if the checkpoint has one, else the pooler).
+    ``do_lower_case`` and ``max_seqlen`` default to that run's too (else True and 128)."""
     from propeller.fsutil import atomic_dir
+    run = finetune_meta(model_dir)
+    if encode_layer is None and task is None and run.get("task") in _FINETUNE_HEADS:
+        task = _FINETUNE_HEADS[run["task"]]
+        log.info("%s was fine-tuned as %s: exporting it with the %s head", model_dir, run["task"], task)
+    if do_lower_case is None:
+        do_lower_case = not run.get("cased", False)
+    if max_seqlen is None:
+        max_seqlen = int(run.get("max_seqlen") or 128)
     layer, outputs, meta, config = build_model(model_dir, encode_layer, task, ernie_config,
                                                with_sequence)
     vocab_file = vocab_file or find_vocab(model_dir)
@@ -312,8 +340,10 @@ def build_parser():
     ap.add_argument("--vocab_file", default=None, help="vocab to copy (default: vocab.txt beside "
                                                        "the checkpoint)")
     ap.add_argument("--tokenizer", default="FullTokenizer", choices=["FullTokenizer", "CharTokenizer"])
-    ap.add_argument("--no_lower_case", action="store_true")
-    ap.add_argument("--max_seqlen", type=int, default=128, help="recorded for text predictors")
+    ap.add_argument("--no_lower_case", action="store_true",
+                    help="cased tokenizer (default: the fine-tuning run's task.json, else lower case)")
+    ap.add_argument("--max_seqlen", type=int, default=None,
+                    help="recorded for text predictors (default: the fine-tuning run's, else 128)")
     ap.add_argument("--with_pos_ids", action="store_true", help="add a pos_ids input")
     ap.add_argument("--with_input_mask", action="store_true", help="add an input_mask input")
     ap.add_argument("--no_sequence_output", action="store_true",
@@ -326,7 +356,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         export_ernie(args.model_dir, args.out, args.encode_layer, args.task, args.ernie_config,
-                     args.vocab_file, args.tokenizer, not args.no_lower_case, args.max_seqlen,
+                     args.vocab_file, args.tokenizer, False if args.no_lower_case else None, args.max_seqlen,
                      args.with_pos_ids, args.with_input_mask, not args.no_sequence_output)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

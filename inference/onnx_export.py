@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["export_onnx", "sample_inputs", "check_onnx", "main"]
+__all__ = ["export_onnx", "convert_files", "sample_inputs", "check_onnx", "main"]
 
 
 _PASSES = ["eliminate_deadend", "extract_constant_to_initializer", "eliminate_unused_initializer",
@@ -52,12 +52,17 @@ def _run_onnxoptimizer(path):
 
 def export_onnx(model_dir, out, opset=17, optimize="onnxoptimizer"):
     """Convert the export at ``model_dir`` to ``out``; returns ``out``."""
-    import paddle2onnx
     from inference.predictor import resolve_model
     model_file, params_file = resolve_model(model_dir)
     if params_file is None:
         raise ValueError(f"{model_dir}: a one-file-per-parameter 1.x export cannot be converted; "
                          f"re-export it")
+    return convert_files(model_file, params_file, out, opset, optimize)
+
+
+def convert_files(model_file, params_file, out, opset=17, optimize="onnxoptimizer"):
+    """paddle2onnx of one program file and its params file to ``out``; returns ``out``."""
+    import paddle2onnx
     out = os.path.abspath(out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     if os.path.exists(out):

@@ -146,6 +146,16 @@ def test_ner_beats_all_o(demo, tmp_path):
     assert all_o == 0.0 and dev["f1"] > all_o + 0.1
     assert 0 < dev["precision"] <= 1 and 0 < dev["recall"] <= 1
     assert os.path.isfile(model_dir / "best_inference" / "inference" / "model.json")
+    # best/ exports as what it was fine-tuned for (task.json), not as a sentence classifier
+    from inference.export import main as export_main, read_meta
+    from inference.predictor import Predictor
+    assert export_main(["--model_dir", str(model_dir / "best"), "--out", str(tmp_path / "exp")]) == 0
+    meta = read_meta(tmp_path / "exp")
+    assert meta["model"]["kind"] == "token_classification" and meta["tokenizer"]["max_seqlen"] == 64
+    ids = np.random.default_rng(0).integers(5, 100, size=(3, 12))
+    got = Predictor(str(tmp_path / "exp")).predict([ids, np.zeros_like(ids)])[0]
+    want = Predictor(str(model_dir / "best_inference" / "inference")).predict([ids, np.zeros_like(ids)])[0]
+    assert got.shape == (3, 12, 7) and np.allclose(got, want, atol=1e-5)
 
     long_line = " ".join("北京" * 50)  # 100 characters: past max_seqlen, the tail gets O
     p = run_example("ner", ["--do_predict", "--run_config", json.dumps({"model_dir": str(model_dir)})],

@@ -75,6 +75,11 @@ def test_training_attention_path_equals_eval_path():
     np.testing.assert_array_equal(a, drop(paddle.to_tensor(ids))[0].numpy())
     drop.train()
     assert np.abs(drop(paddle.to_tensor(ids))[0].numpy() - a).max() > 1e-3
+    from ernie.modeling import Dropout
+    x = paddle.ones([4, 8])
+    infer = Dropout(0.25, mode="downscale_in_infer")
+    infer.eval()  # that mode scales at inference, so it keeps its op
+    np.testing.assert_allclose(infer(x).numpy(), 0.75)
 
 
 def test_task_ids_reach_the_embedding():

@@ -212,6 +212,12 @@ def test_resume_from_the_cursor_log_equals_the_uninterrupted_stream(setup, tmp_p
     if not num_workers:  # in-process: the log says where it restored from
         assert "task cursors of position 20 restored from the cursor log, 0 batches replayed" in caplog.text
         assert "task cursors of position 12 restored from the cursor log, 1 batches replayed" in caplog.text
+    else:  # the DataLoader workers do read their logs: wrong cursors there change the batches
+        path = tmp_path / "cur" / f"cursors-{logged.fingerprint(1, 2)}-1of2.jsonl"
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({"pos": e["pos"], "cursors": [[ep, off + 1] for ep, off in e["cursors"]]})
+                                + "\n" for e in entries))
+        assert not _same(full[20:], _read(logged.skip(20), num_workers))
 
 
 def test_resume_from_the_cursor_log_builds_little(setup, tmp_path, monkeypatch):
@@ -285,3 +291,19 @@ def test_cursor_log_ignores_cut_lines_and_other_fingerprints(setup, tmp_path):
     # the next writer starts a fresh line, so the entry is logged again
     assert _same(full[19:], list(make(cursor_dir=cut_dir).skip(19)))
     assert sorted(CursorLog(cut_dir, fp, 0, 1, 3).entries) == list(range(2, sched.total, 2))
+    # bytes that are not UTF-8 cost that line only
+    with open(path, "ab") as f:
+        f.write(b"\xff\xfe{\n")
+    assert sorted(CursorLog(cut_dir, fp, 0, 1, 3).entries) == list(range(2, sched.total, 2))
+    # a log that cannot be written (here: its directory is a file) never stops the stream
+    blocked = tmp_path / "blocked"
+    blocked.write_text("")
+    assert _same(full, list(make(cursor_dir=str(blocked))))
+
+
+def test_old_file_examples_protocol_is_refused(setup):
+    tok, corpus = setup
+    task = build_tasks({"sd": {}})[0]
+    task.file_examples = lambda ctx, rng: iter(())
+    with pytest.raises(TypeError, match="file_rows"):
+        next(TaskStream(task, corpus, ctx_for(tok, corpus)))

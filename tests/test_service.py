@@ -270,7 +270,7 @@ def test_predictor_precision_option(exported, local):
         assert 1e-6 < diff < 0.05 * max(1.0, np.abs(w).max()), diff  # bf16 ran, and stays close
 
 
-def test_predictor_onnxruntime_backend(exported, local, tmp_path):
+def test_predictor_onnxruntime_backend(exported, local, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("paddle2onnx")
     model, d = exported
@@ -293,13 +293,22 @@ def test_predictor_onnxruntime_backend(exported, local, tmp_path):
         ort.predict([ids[..., None], pos])
     with pytest.raises(RuntimeError, match="inference failed"):
         ort.predict([ids + VOCAB, pos])  # out of the embedding table: an error, not a crash
-    # the conversion is cached, and redone when the export is newer
-    mtime = os.path.getmtime(copy / "tiny.onnx")
+    # the conversion is cached, and redone when the export's files change in any way (an
+    # older export copied back keeps its old mtime: it must not meet a newer .onnx)
+    mtime = os.stat(copy / "tiny.onnx").st_mtime_ns
     Predictor(str(copy), backend="onnxruntime")
-    assert os.path.getmtime(copy / "tiny.onnx") == mtime
-    os.utime(copy / "tiny.pdiparams", (mtime + 10, mtime + 10))
+    assert os.stat(copy / "tiny.onnx").st_mtime_ns == mtime
+    os.utime(copy / "tiny.pdiparams", ns=(mtime - 10 ** 10, mtime - 10 ** 10))
     Predictor(str(copy), backend="onnxruntime")
-    assert os.path.getmtime(copy / "tiny.onnx") > mtime
+    assert os.stat(copy / "tiny.onnx").st_mtime_ns > mtime
+    # a read-only export dir (faked: root may write anywhere): converted once into a per-user
+    # cache named by the same key, then reused
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if os.fspath(p) == str(copy) else real_access(p, mode))
+    a = Predictor(str(copy), backend="onnxruntime").onnx_file
+    made = os.stat(a).st_mtime_ns
+    b = Predictor(str(copy), backend="onnxruntime").onnx_file
+    assert a == b and not a.startswith(str(copy)) and os.stat(b).st_mtime_ns == made
 
 
 def test_worker_cpu_plan(monkeypatch):
@@ -310,6 +319,13 @@ def test_worker_cpu_plan(monkeypatch):
     assert srv.worker_cpus(2, 1, "none") is None
     with pytest.raises(ValueError, match="cpu_affinity"):
         srv.worker_cpus(1, 1, "all")
+    # a factory that does not say how many threads it runs is never pinned
+    assert srv.Server(lambda: None, num_workers=2).cpus is None
+    assert srv.Server(srv.PredictorFactory("x", num_threads=2), num_workers=2).cpus == [[4, 5], [6, 7]]
+    # bad option combinations fail in the server process, before any worker is spawned
+    ap = srv.add_server_arguments(__import__("argparse").ArgumentParser())
+    with pytest.raises(ValueError, match="fp32 on the CPU"):
+        srv.predictor_options(ap.parse_args(["--backend", "onnxruntime", "--precision", "bf16"]))
 
 
 def test_predictor_legacy_pdmodel_and_dir_resolution(exported, tmp_path):
@@ -326,9 +342,21 @@ def test_predictor_legacy_pdmodel_and_dir_resolution(exported, tmp_path):
     assert (legacy / "old.pdmodel").is_file() and not (legacy / "old.json").exists()
     p = Predictor(str(legacy))
     assert p.model_file.endswith(".pdmodel") and p.input_names == ["src_ids", "pos_ids"]
+    assert [s.name for s in p.input_specs] == p.input_names
     ids, pos = make_inputs(np.random.default_rng(2), 4, 9)
-    for g, w in zip(p.predict([ids, pos]), dygraph(model, ids, pos)):
+    want = dygraph(model, ids, pos)
+    for g, w in zip(p.predict([ids, pos]), want):
         np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
+    try:  # ONNX Runtime takes the inputs in the program's feed order too (block.vars is sorted)
+        import onnxruntime  # noqa: F401
+        import paddle2onnx  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        ort = Predictor(str(legacy), backend="onnxruntime")
+        assert ort.input_names == ["src_ids", "pos_ids"]
+        for g, w in zip(ort.predict([ids, pos]), want):
+            np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
     # two exports in one dir: ambiguous until model_meta.json names one
     both = tmp_path / "both"
     both.mkdir()

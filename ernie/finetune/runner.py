@@ -5,7 +5,7 @@ the best model on dev and test, or ``--do_predict`` from stdin.
 Outputs in ``model_dir`` (run_config; default ``./output``):
   model_<step>/, ckpt_info     Propeller checkpoints (a rerun resumes from the newest)
   best/                        the best model by the task's dev metric (model_state.pdparams,
-                               config.json, vocab.txt: inference.export takes it as is)
+                               config.json, vocab.txt, task.json: inference.export takes it as is)
   best_inference/inference/    the same model exported for paddle.inference
   task.json                    model config, labels, tokenizer files: what --do_predict needs
 """
@@ -266,8 +266,9 @@ def train(task_cls, args, run_config, hparams):
     if dev_ex:
         eval_sets = {"dev": _batches(task, dev_ex, eval_bs)}
         cmp = task.better
-        # best/ gets the config and the vocab too: inference.export and the servers take it as is
-        assets = {"config.json": config.to_dict()}
+        # best/ gets the config, the vocab and the task meta too: inference.export takes it as
+        # is (head, casing, max_seqlen from task.json)
+        assets = {"config.json": config.to_dict(), TASK_FILE: meta}
         if args.vocab_file:
             assets["vocab.txt"] = args.vocab_file
         exporters = [propeller.BestExporter(os.path.join(model_dir, BEST_DIR), cmp_fn=cmp, assets=assets),

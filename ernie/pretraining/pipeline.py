@@ -117,6 +117,9 @@ class TaskStream:
             self.epoch, self.offset = self.epoch + 1, 0
 
     def _setup(self):
+        if callable(getattr(self.task, "file_examples", None)):
+            raise TypeError(f"task {self.task.name}: file_examples() was replaced by file_rows(ctx) and "
+                            f"row_example(row, ctx) (see PretrainTask)")
         self.task.setup(self.ctx)
         self.rows = self.task.file_rows(self.ctx)
         k, parts = self._part
@@ -186,13 +189,13 @@ class CursorLog:
     def __init__(self, directory, fingerprint, worker, num_workers, num_tasks):
         self.dir = directory
         self.path = os.path.join(directory, f"cursors-{fingerprint}-{worker}of{num_workers}.jsonl")
-        self.entries, self._cut, self._fd = {}, False, None
+        self.entries, self._cut, self._fd, self._broken = {}, False, None, False
         try:
-            with open(self.path, encoding="utf-8") as f:
+            with open(self.path, "rb") as f:  # bytes: a damaged line is skipped, never fatal
                 for line in f:
-                    self._cut = not line.endswith("\n")
+                    self._cut = not line.endswith(b"\n")
                     try:
-                        e = json.loads(line)
+                        e = json.loads(line.decode("utf-8"))
                         cursors = [(int(ep), int(off)) for ep, off in e["cursors"]]
                         if len(cursors) == num_tasks:
                             self.entries[int(e["pos"])] = cursors
@@ -200,6 +203,8 @@ class CursorLog:
                         continue
         except FileNotFoundError:
             pass
+        except OSError as e:
+            log.warning("cursor log %s unreadable (%s): resuming by replay", self.path, e)
 
     def latest(self, pos):
         """(p, cursors) of the entry with the largest p <= pos, or None."""
@@ -207,20 +212,31 @@ class CursorLog:
         return None if p is None else (p, self.entries[p])
 
     def write(self, pos, cursors):
-        if pos in self.entries:
+        if pos in self.entries or self._broken:
             return
-        if self._fd is None:
-            os.makedirs(self.dir, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            if self._cut:  # keep a line cut by a crash on its own line
-                os.write(self._fd, b"\n")
-        os.write(self._fd, (json.dumps({"pos": int(pos), "cursors": [list(c) for c in cursors]}) + "\n").encode())
+        try:
+            if self._fd is None:
+                os.makedirs(self.dir, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                if self._cut:  # keep a line cut by a crash on its own line
+                    os.write(self._fd, b"\n")
+            os.write(self._fd, (json.dumps({"pos": int(pos), "cursors": [list(c) for c in cursors]}) + "\n").encode())
+        except OSError as e:  # the log only speeds up a resume: never stop training for it
+            log.warning("cannot write the cursor log %s (%s): a resume will replay the stream", self.path, e)
+            self._broken = True
+            return
         self.entries[pos] = cursors
 
     def close(self):
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+# Bump when the way examples are drawn changes: cursor logs of older code are then never read.
+STREAM_VERSION = 1
+# What identifies a preprocessed corpus (its shard index), besides its number of documents.
+CORPUS_IDENTITY = ("num_tokens", "num_sentences", "vocab_sha1", "seed", "source_bytes", "chunk_bytes")
 
 
 def _settings(task):
@@ -251,8 +267,10 @@ class MultiTaskStream:
         if [t.name for t in self.tasks] != list(schedule.task_names):
             raise ValueError("the schedule's task order differs from the model's")
         # taken now, before any task's setup can add attributes
+        index = getattr(corpus, "index", None) or {}
         self._content = {
-            "seed": seed, "rank": rank, "world": world, "corpus": len(corpus) if corpus is not None else 0,
+            "version": STREAM_VERSION, "seed": seed, "rank": rank, "world": world,
+            "corpus": [len(corpus) if corpus is not None else 0] + [index.get(k) for k in CORPUS_IDENTITY],
             "tasks": [[type(t).__qualname__, t.name, _settings(t)] for t in self.tasks],
             "schedule": {"stages": schedule.stages, "mix": schedule.mix, "batch_size": schedule.batch_size,
                          "seed": schedule.seed},

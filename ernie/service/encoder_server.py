@@ -1,7 +1,7 @@
 """ERNIE embedding server: sentence vectors over ZeroMQ (the original ``encoder_server.py``).
 
     python ernie/service/encoder_server.py -m DIR -p 8888 [--encode_layer pooler|cls|layerN]
-        [--num_workers N] [--num_threads 1] [--host 127.0.0.1] [--precision fp32|bf16]
+        [--num_workers N] [--num_threads 1] [--host 127.0.0.1] [--precision fp32|bf16] [--backend paddle|onnxruntime]
 
 ``DIR`` is either an encoder export (``python -m inference.export --encode_layer ...``) or
 an ERNIE checkpoint (ours, PaddleNLP's, Propeller's, a legacy ``params/`` dir), which is
@@ -136,7 +136,10 @@ def main(argv=None):
             ap.error(str(e))
         if tmp:
             log.info("serving %s through a temporary export in %s", args.model_dir, export_dir)
-        factory = EncoderPredictFactory(export_dir, **predictor_options(args))
+        try:
+            factory = EncoderPredictFactory(export_dir, **predictor_options(args))
+        except ValueError as e:
+            ap.error(str(e))
         serve(factory, port=args.port, num_workers=args.num_workers, host=args.host,
               max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens,
               cpu_affinity=args.cpu_affinity)

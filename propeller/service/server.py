@@ -104,7 +104,8 @@ def worker_cpus(num_workers, threads_per_worker, mode="auto"):
     """The CPUs each worker is pinned to (a list per worker), or None for no pinning.
 
     auto: when the workers' threads fit the CPUs this process may use, worker i gets its own
-    ``threads_per_worker`` of them. A worker that wakes up on another core than last time
+    ``threads_per_worker`` of them (the first CPUs: two servers on one machine would share
+    them, so give those ``none`` or disjoint ``taskset`` CPU sets). A worker that wakes up on another core than last time
     finds the weights out of its cache: pinning took the server's own cost at batch 1 from
     0.37 to 0.19 ms and its predict calls 0.3 ms closer to in-process ones (bench_service.py).
     none: leave placement to the OS (e.g. several servers share the machine)."""
@@ -167,7 +168,9 @@ class Server:
         self.host, self.port, self.num_workers = host, int(port), int(num_workers)
         self.max_message_bytes, self.max_tokens = int(max_message_bytes), max_tokens
         self.start_timeout = start_timeout
-        self.cpus = worker_cpus(self.num_workers, getattr(predict_fn_factory, "num_threads", 1), cpu_affinity)
+        # only a factory that says how many threads its workers run can be pinned safely
+        threads = getattr(predict_fn_factory, "num_threads", None)
+        self.cpus = worker_cpus(self.num_workers, threads, cpu_affinity) if threads else None
         self._mp = mp.get_context("spawn")
         self._workers = []
         self._stop = threading.Event()
@@ -315,8 +318,8 @@ def add_server_arguments(ap, default_port=8888):
     ap.add_argument("--no_onednn", action="store_true", help="disable oneDNN kernels")
     ap.add_argument("--use_gpu", action="store_true")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                    help="bf16: oneDNN bf16 kernels, 2.5-3.5x faster on CPUs with AMX/AVX512-BF16, "
-                         "outputs about 1e-2 off fp32")
+                    help="bf16: oneDNN bf16 kernels, 3-7x faster on CPUs with AMX/AVX512-BF16, "
+                         "outputs up to ~7e-2 off fp32")
     ap.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
                     help="onnxruntime: run the export on ONNX Runtime (converted once to <prefix>.onnx "
                          "beside it); 3x faster for small models at batch 1")
@@ -330,9 +333,13 @@ def add_server_arguments(ap, default_port=8888):
 
 
 def predictor_options(args):
-    """The Predictor keyword arguments named by the flags of :func:`add_server_arguments`."""
-    return dict(num_threads=args.num_threads, use_onednn=not args.no_onednn, use_gpu=args.use_gpu,
+    """The Predictor keyword arguments named by the flags of :func:`add_server_arguments`,
+    checked here so that a bad combination fails before any worker is spawned."""
+    from inference.predictor import check_options
+    opts = dict(num_threads=args.num_threads, use_onednn=not args.no_onednn, use_gpu=args.use_gpu,
                 precision=args.precision, backend=args.backend)
+    check_options(opts["precision"], opts["backend"], opts["use_gpu"], opts["use_onednn"])
+    return opts
 
 
 def serve(predict_fn_factory, port=8888, num_workers=1, host="127.0.0.1",

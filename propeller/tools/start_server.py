@@ -1,7 +1,7 @@
 """Serve an exported model over ZeroMQ.
 
     python -m propeller.tools.start_server -m DIR -p 8888 [--num_workers N] [--host 127.0.0.1]
-        [--num_threads 1] [--precision fp32|bf16] [--cpu_affinity auto|none]
+        [--num_threads 1] [--precision fp32|bf16] [--backend paddle|onnxruntime] [--cpu_affinity auto|none]
 
 DIR holds a ``paddle.jit.save`` export (``<prefix>.json`` or legacy ``<prefix>.pdmodel``,
 plus ``<prefix>.pdiparams``); with several exports, ``DIR/model_meta.json`` names one:
@@ -37,7 +37,10 @@ def main(argv=None):
         resolve_model(args.model_dir)  # a wrong path fails here, before workers are spawned
     except (OSError, ValueError) as e:
         ap.error(str(e))
-    factory = PredictorFactory(args.model_dir, **predictor_options(args))
+    try:
+        factory = PredictorFactory(args.model_dir, **predictor_options(args))
+    except ValueError as e:
+        ap.error(str(e))
     serve(factory, port=args.port, num_workers=args.num_workers, host=args.host,
           max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens,
           cpu_affinity=args.cpu_affinity)
