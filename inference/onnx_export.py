@@ -17,6 +17,7 @@ constants too, but only when ``onnx_graphsurgeon`` is already installed, because
 otherwise has polygraphy pip-install it at run time. ``none`` keeps paddle2onnx's output.
 """
 import argparse
+import contextlib
 import importlib.util
 import os
 import sys
@@ -60,6 +61,21 @@ def export_onnx(model_dir, out, opset=17, optimize="onnxoptimizer"):
     return convert_files(model_file, params_file, out, opset, optimize)
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """paddle2onnx logs to file descriptor 1 from C++; a server's stdout carries only its
+    ``ready ...`` line, so the log goes to stderr instead."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def convert_files(model_file, params_file, out, opset=17, optimize="onnxoptimizer"):
     """paddle2onnx of one program file and its params file to ``out``; returns ``out``."""
     import paddle2onnx
@@ -68,8 +84,9 @@ def convert_files(model_file, params_file, out, opset=17, optimize="onnxoptimize
     if os.path.exists(out):
         os.remove(out)  # paddle2onnx logs failures instead of raising: a stale file would hide one
     tool = _optimize_tool(optimize)
-    paddle2onnx.export(model_file, params_file, out, opset_version=int(opset),
-                       optimize_tool="polygraphy" if tool == "polygraphy" else "none")
+    with _stdout_to_stderr():
+        paddle2onnx.export(model_file, params_file, out, opset_version=int(opset),
+                           optimize_tool="polygraphy" if tool == "polygraphy" else "none")
     if not os.path.isfile(out):
         raise RuntimeError(f"paddle2onnx wrote no {out} (its log above says why)")
     if tool == "onnxoptimizer":

@@ -270,7 +270,7 @@ def test_predictor_precision_option(exported, local):
         assert 1e-6 < diff < 0.05 * max(1.0, np.abs(w).max()), diff  # bf16 ran, and stays close
 
 
-def test_predictor_onnxruntime_backend(exported, local, tmp_path, monkeypatch):
+def test_predictor_onnxruntime_backend(exported, local, tmp_path, monkeypatch, capfd):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("paddle2onnx")
     model, d = exported
@@ -281,7 +281,10 @@ def test_predictor_onnxruntime_backend(exported, local, tmp_path, monkeypatch):
     copy = tmp_path / "export"  # a copy, so the module's export dir stays as it was
     __import__("shutil").copytree(d, copy)
     args = srv.add_server_arguments(__import__("argparse").ArgumentParser()).parse_args(["--backend", "onnxruntime"])
+    capfd.readouterr()
     ort = Predictor(str(copy), **srv.predictor_options(args))
+    out, err = capfd.readouterr()  # the converter's log goes to stderr: a server's stdout is for "ready ..."
+    assert "Paddle2ONNX" in err and "Paddle2ONNX" not in out
     assert os.path.isfile(copy / "tiny.onnx") and ort.onnx_file == str(copy / "tiny.onnx")
     assert ort.input_names == local.input_names and len(ort.output_names) == 2
     rng = np.random.default_rng(5)
