@@ -12,10 +12,13 @@ whole (encode.py).
 
 Parallelism and determinism: every file is cut into chunks of ``--chunk_mb`` at document
 boundaries (the first blank line at or after each multiple of the chunk size; a line for
-``--format docs``). A chunk depends only on the file and the chunk size, its documents are
-shuffled with (seed, file, chunk), and it becomes one shard, written by the worker that read
-it. So the shards are the same for any ``--processes_num``, and memory stays bounded by
-a chunk per process whatever the corpus size: the main process holds only counts.
+``--format docs``). A corpus of fewer than 32 such chunks is cut finer (down to 64 KB), so that
+the workers finish together instead of one working alone through the last big chunk. A chunk
+depends only on the file and the chunk size (itself a function of the corpus size, never of
+the process count), its documents are shuffled with (seed, file, chunk), and it becomes one
+shard, written by the worker that read it. So the shards are the same for any
+``--processes_num``, and memory stays bounded by a chunk per process whatever the corpus size:
+the main process holds only counts.
 
 A malformed line (not UTF-8, control characters, over-long, nothing left after tokenizing) is
 skipped, counted, and reported as ``file:line: reason``; the run goes on.
@@ -37,6 +40,7 @@ from ernie.pretraining.shards import INDEX_FILE, write_shard
 
 log = logging.getLogger("ernie")
 MAX_REPORTED = 50
+MIN_CHUNKS, MIN_CHUNK_BYTES = 32, 64 << 10  # small corpora: at least 32 chunks of at least 64 KB
 
 # ----------------------------------------------------------------------------- chunking
 
@@ -190,8 +194,10 @@ def build_shards(corpus, vocab, out, processes_num=1, lexicon=None, seed=1, toke
     if fmt not in ("sentences", "docs"):
         raise ValueError(f"format must be 'sentences' or 'docs', got {fmt!r}")
     files = corpus_files(corpus)
+    total_bytes = sum(os.path.getsize(p) for p in files)
+    chunk_bytes = min(max(1, int(chunk_mb * (1 << 20))), max(MIN_CHUNK_BYTES, total_bytes // MIN_CHUNKS))
     cfg = dict(vocab=vocab, tokenizer=tokenizer, lexicon=lexicon, segmentation=segmentation, max_chars=max_chars,
-               chunk_bytes=max(1, int(chunk_mb * (1 << 20))), format=fmt, seed=int(seed))
+               chunk_bytes=chunk_bytes, format=fmt, seed=int(seed))
     tmp = out.rstrip("/") + f".tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
@@ -199,7 +205,6 @@ def build_shards(corpus, vocab, out, processes_num=1, lexicon=None, seed=1, toke
     for i, path in enumerate(files):
         n = max(1, -(-os.path.getsize(path) // cfg["chunk_bytes"]))
         tasks += [(i, path, k, tmp) for k in range(n)]
-    total_bytes = sum(os.path.getsize(p) for p in files)
     t0 = time.time()
     results = []
     bar = None
@@ -279,7 +284,8 @@ def make_parser():
                    help="sentences: one sentence a line, blank line between documents; docs: one document a line")
     p.add_argument("--segmentation", choices=("auto", "gold", "jieba"), default="auto",
                    help="auto: spaces = gold words, unspaced lines through jieba")
-    p.add_argument("--chunk_mb", type=float, default=4.0, help="raw text per shard")
+    p.add_argument("--chunk_mb", type=float, default=4.0,
+                   help="raw text per shard (at most; a small corpus is cut into >= 32 chunks of >= 64 KB)")
     p.add_argument("--max_chars", type=int, default=20000, help="longer lines are malformed")
     return p
 
