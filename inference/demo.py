@@ -247,9 +247,10 @@ def build_parser():
     r.add_argument("--num_threads", type=int, default=1)
     r.add_argument("--no_onednn", action="store_true")
     r.add_argument("--use_gpu", action="store_true")
-    r.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    from inference.predictor import BACKENDS, PRECISIONS
+    r.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="bf16: oneDNN bf16 kernels (CPUs with AMX/AVX512-BF16; up to ~7e-2 off fp32)")
-    r.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+    r.add_argument("--backend", choices=BACKENDS, default="paddle",
                    help="onnxruntime: the export converted once to ONNX (paddle2onnx)")
     r.add_argument("--quiet", action="store_true", help="print only the latency")
     m = sub.add_parser("make_data", help="write a demo data file from text")

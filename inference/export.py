@@ -191,15 +191,20 @@ class _HeadExport(paddle.nn.Layer):
         return self.net(src_ids, sent_ids, pos_ids, input_mask)
 
 
-def find_vocab(model_dir):
-    """``vocab.txt`` in a checkpoint dir, its ``params/`` parent, or None."""
+def _beside_checkpoint(model_dir, name):
+    """The file ``name`` in a checkpoint dir (or a checkpoint file's dir) or its parent, or None."""
     p = os.path.abspath(os.fspath(model_dir))
     d = p if os.path.isdir(p) else os.path.dirname(p)
     for cand in (d, os.path.dirname(d)):
-        f = os.path.join(cand, VOCAB_FILE)
+        f = os.path.join(cand, name)
         if os.path.isfile(f):
             return f
     return None
+
+
+def find_vocab(model_dir):
+    """``vocab.txt`` in a checkpoint dir, its ``params/`` parent, or None."""
+    return _beside_checkpoint(model_dir, VOCAB_FILE)
 
 
 _TASK_OUTPUTS = {"sequence_classification": (["logits"], []),
@@ -276,16 +281,13 @@ _FINETUNE_HEADS = {"classifier": "sequence_classification", "ranker": "sequence_
 
 
 def finetune_meta(model_dir):
-    """The ``task.json`` a fine-tuning run wrote beside the checkpoint (its ``best/`` dir or
-    the model_dir above a checkpoint), or {}."""
-    p = os.path.abspath(os.fspath(model_dir))
-    d = p if os.path.isdir(p) else os.path.dirname(p)
-    for cand in (d, os.path.dirname(d)):
-        f = os.path.join(cand, "task.json")
-        if os.path.isfile(f):
-            with open(f, encoding="utf-8") as fh:
-                return json.load(fh)
-    return {}
+    """The ``task.json`` a fine-tuning run (ernie.finetune.runner) wrote beside the checkpoint
+    (its ``best/`` dir or the model_dir above a checkpoint), or {}."""
+    f = _beside_checkpoint(model_dir, "task.json")
+    if f is None:
+        return {}
+    with open(f, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def export_ernie(model_dir, out_dir, encode_layer=None, task=None, ernie_config=None,

@@ -173,7 +173,8 @@ def _short_error(e):
 
 
 def _source_key(*files):
-    return [[os.path.abspath(f), os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in files]
+    stats = [(os.path.abspath(f), os.stat(f)) for f in files]
+    return [[path, st.st_size, st.st_mtime_ns] for path, st in stats]
 
 
 def onnx_model_for(model_file, params_file):

@@ -317,10 +317,11 @@ def add_server_arguments(ap, default_port=8888):
     ap.add_argument("--num_threads", type=int, default=1, help="CPU math threads per worker")
     ap.add_argument("--no_onednn", action="store_true", help="disable oneDNN kernels")
     ap.add_argument("--use_gpu", action="store_true")
-    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    from inference.predictor import BACKENDS, PRECISIONS
+    ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="bf16: oneDNN bf16 kernels, 3-7x faster on CPUs with AMX/AVX512-BF16, "
                          "outputs up to ~7e-2 off fp32")
-    ap.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+    ap.add_argument("--backend", choices=BACKENDS, default="paddle",
                     help="onnxruntime: run the export on ONNX Runtime (converted once to <prefix>.onnx "
                          "beside it); 3x faster for small models at batch 1")
     ap.add_argument("--cpu_affinity", choices=("auto", "none"), default="auto",
