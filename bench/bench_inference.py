@@ -5,7 +5,7 @@
 Models: ``config/ernie_config.json`` (ERNIE 1.0 base: hidden 768, 12 layers, vocab 18000) and
 ``config/ernie_small_config.json`` (hidden 128, 2 layers), random weights. The encoder with
 the pooler (outputs: pooled [B, H] and the top layer [B, S, H]) is exported with
-``inference.export`` into a temp dir and loaded by ``inference.predictor.Predictor`` (oneDNN);
+``propeller.inference.export`` into a temp dir and loaded by ``propeller.inference.predictor.Predictor`` (oneDNN);
 the dygraph peer is the same ``ErnieModel`` in ``eval()`` under ``paddle.no_grad()``.
 Inputs: random ids, batch 1 and 32, seq 128. Both use ``--threads`` math threads; timed
 runs alternate between the two so load from other processes hits both alike; the table
@@ -49,8 +49,9 @@ from propeller import cpu_env  # noqa: E402,F401
 import paddle  # noqa: E402
 
 from ernie.modeling import ErnieConfig, ErnieModel  # noqa: E402
-from inference.export import ErnieEncoderExport, ernie_input_spec, export_inference_model  # noqa: E402
-from inference.predictor import Predictor, cpu_has_bf16  # noqa: E402
+from ernie.export import ErnieEncoderExport, ernie_input_spec  # noqa: E402
+from propeller.inference.export import export_inference_model  # noqa: E402
+from propeller.inference.predictor import Predictor, cpu_has_bf16  # noqa: E402
 
 CONFIGS = {"base": "config/ernie_config.json", "small": "config/ernie_small_config.json"}
 # the exported model, run three ways (Predictor options)

@@ -166,7 +166,7 @@ def main():
         serve(Echo(), port=0, num_workers=args.workers)
         return
 
-    from inference.predictor import Predictor
+    from propeller.inference.predictor import Predictor
     from propeller.service.client import InferenceClient
     rows = []
 

@@ -5,8 +5,12 @@ Our format is PaddleNLP's ``save_pretrained`` layout, a directory holding
 parameter names are PaddleNLP's, so either side reads the other's directories.
 
 :func:`load_state` reads any supported source into one canonical state dict (our names,
-numpy arrays). :func:`load_into` loads it into a model, adding or stripping the ``ernie.``
-prefix that models with heads put in front of the encoder.
+numpy arrays). :func:`load_into` loads it into a model. Every rule about parameter names lives
+here, in two functions: :func:`canonical_names` (what a source calls a tensor -> our name:
+legacy variable names, the ``net.`` of Propeller task models, PaddleNLP's tied decoder copy) and
+:func:`match_name` (our name -> the model's: the ``ernie.`` prefix that models with heads put in
+front of the encoder, and the renames a model declares in ``checkpoint_aliases()``, e.g. an
+ERNIE 1.0 masked-LM head ``cls.predictions.`` -> a multi-task model's ``heads.0.mlm.``).
 
 Command line::
 
@@ -41,6 +45,7 @@ PARAMS_FILE = "model_state.pdparams"
 CONFIG_FILE = "config.json"
 LEGACY_CONFIG_FILES = ("ernie_config.json", "config.json")
 ENCODER_PREFIX = "ernie."
+WRAPPER_PREFIX = "net."  # Propeller task models (fine-tuning) keep their ERNIE net under net.
 _ENCODER_ROOTS = ("embeddings.", "encoder.", "pooler.")
 
 # ---------------------------------------------------------------------------- legacy names
@@ -210,8 +215,12 @@ def _read_legacy_dir(params_dir):
     return raw, dropped
 
 
-def _canonicalize(raw, dropped):
-    """Map legacy names to ours and drop PaddleNLP's tied copies. Returns (state, origins)."""
+def canonical_names(raw, dropped):
+    """A source's tensors under our names: a Propeller task model's ``net.`` dropped, legacy
+    names mapped to ours, PaddleNLP's tied copies dropped (named in ``dropped``).
+    Returns (state, origins: our name -> the source's)."""
+    if raw and all(k.startswith(WRAPPER_PREFIX) for k in raw):
+        raw = {k[len(WRAPPER_PREFIX):]: v for k, v in raw.items()}
     state, origins = {}, {}
     legacy_mapped = []
     for name, arr in raw.items():
@@ -342,14 +351,14 @@ def _load(source):
     if isinstance(source, dict):
         raw = {k: (v if isinstance(v, np.ndarray) else np.asarray(v.numpy() if hasattr(v, "numpy") else v))
                for k, v in source.items()}
-        state, origins = _canonicalize(raw, dropped)
+        state, origins = canonical_names(raw, dropped)
         return _Loaded(state, None, "state_dict", "<state dict>", origins, dropped)
     loc = _locate(source)
     if loc.kind == "legacy":
         raw, dropped = _read_legacy_dir(loc.tensors)
     else:
         raw = _load_pdparams(loc.tensors)
-    state, origins = _canonicalize(raw, dropped)
+    state, origins = canonical_names(raw, dropped)
     return _Loaded(state, _config_for(loc.kind, loc.config_file), loc.kind, loc.path, origins, dropped)
 
 
@@ -402,14 +411,20 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def _target_name(name, targets):
-    if name in targets:
-        return name
-    if ENCODER_PREFIX + name in targets:
-        return ENCODER_PREFIX + name  # bare encoder checkpoint -> model with heads
-    if name.startswith(ENCODER_PREFIX) and name[len(ENCODER_PREFIX):] in targets:
-        return name[len(ENCODER_PREFIX):]  # model with heads -> bare encoder
-    return None
+def match_name(name, targets, aliases=None):
+    """The model's name (in ``targets``) for the canonical checkpoint name ``name``, or None:
+    the name itself; with the encoder prefix added (a bare encoder checkpoint into a model with
+    heads) or stripped (the other way round); or renamed by the first matching prefix of the
+    model's ``aliases`` ({checkpoint prefix: model prefix}), encoder prefix handled the same way."""
+    cands = [name]
+    if name.startswith(ENCODER_PREFIX):
+        cands.append(name[len(ENCODER_PREFIX):])
+    else:
+        cands.append(ENCODER_PREFIX + name)
+    for src, dst in (aliases or {}).items():
+        if name.startswith(src):
+            cands.append(dst + name[len(src):])
+    return next((c for c in cands if c in targets), None)
 
 
 _NP_DTYPES = {paddle.float32: np.float32, paddle.float16: np.float16, paddle.float64: np.float64}
@@ -420,8 +435,8 @@ def load_into(model, source, strict=True, predicate=None):
 
     Returns a :class:`LoadReport`.
 
-    Names are matched after adding or stripping the ``ernie.`` encoder prefix, so a bare
-    encoder loads into a model with heads and a pretraining checkpoint into ``ErnieModel``.
+    Names are matched by :func:`match_name`, so a bare encoder loads into a model with heads,
+    a pretraining checkpoint into ``ErnieModel``, and a model's declared aliases apply.
 
     ``strict`` (the default) raises ValueError, loading nothing, naming every encoder tensor
     that is missing, extra or mis-shaped (with both shapes). Task heads are compared as whole
@@ -433,11 +448,12 @@ def load_into(model, source, strict=True, predicate=None):
     """
     loaded = _load(source)
     targets = model.state_dict()
+    aliases = model.checkpoint_aliases() if callable(getattr(model, "checkpoint_aliases", None)) else None
     report = LoadReport(path=loaded.path, kind=loaded.kind, config=loaded.config, dropped=list(loaded.dropped))
 
     assign = {}  # model name -> checkpoint name
     for name in loaded.state:
-        target = _target_name(name, targets)
+        target = match_name(name, targets, aliases)
         if target is None or target in assign:
             report.unused.append(name)
         else:
@@ -575,7 +591,7 @@ def _convert(args):
     targets = model.state_dict()
     out, rows = {}, []
     for name, arr in loaded.state.items():
-        out_name = _target_name(name, targets) or name  # the prefix the validating model uses
+        out_name = match_name(name, targets) or name  # the prefix the validating model uses
         out[out_name] = paddle.to_tensor(arr)
         rows.append((out_name, list(arr.shape), loaded.origins.get(name, name)))
     _write_checkpoint(args.dst, out, config)

@@ -33,42 +33,13 @@ if __package__ in (None, ""):  # run as a script path: make the repo root import
 import numpy as np  # noqa: E402
 
 from propeller import cpu_env  # noqa: E402,F401  (MKL setting must precede paddle's import)
+from ernie.data.corpus import read_texts  # noqa: E402
+from propeller.fsutil import atomic_file  # noqa: E402
+from propeller.log import setup_logging  # noqa: E402
 
-__all__ = ["read_texts", "encode_texts", "main"]
+__all__ = ["encode_texts", "main"]
 
 log = logging.getLogger("ernie.ernie_encoder")
-
-
-def _is_int(s):
-    s = s.strip()
-    return s.lstrip("-").isdigit()
-
-
-def read_texts(path):
-    """``[(text_a, text_b or None), ...]`` from a TSV file (see the module doc)."""
-    with open(path, encoding="utf-8") as f:
-        rows = [line.rstrip("\r\n").split("\t") for line in f if line.strip()]
-    if not rows:
-        return []
-    header = [c.strip().lower() for c in rows[0]]
-    if "text_a" in header:
-        ia = header.index("text_a")
-        ib = header.index("text_b") if "text_b" in header else None
-        out = []
-        for n, r in enumerate(rows[1:], 2):
-            if len(r) != len(header):
-                raise ValueError(f"{path}:{n}: {len(r)} columns, the header names {len(header)}")
-            out.append((r[ia], None if ib is None else r[ib]))
-        return out
-    if all(len(r) >= 2 for r in rows) and all(_is_int(r[-1]) for r in rows):
-        rows = [r[:-1] for r in rows]  # a label column
-    out = []
-    for n, r in enumerate(rows, 1):
-        if len(r) > 2:
-            raise ValueError(f"{path}:{n}: {len(r)} text columns; expected text_a[<TAB>text_b] "
-                             f"or a header line naming text_a/text_b")
-        out.append((r[0], r[1] if len(r) > 1 else None))
-    return out
 
 
 def encode_texts(model, tokenizer, pairs, max_seq_len=128, batch_size=32, progress=False):
@@ -134,7 +105,7 @@ OUTPUTS = ("cls_emb.npy", "top_layer_emb.npy", "seq_lens.npy")
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging("ernie")
     ckpt = args.init_checkpoint or args.init_pretraining_params
     if not ckpt:
         print("error: pass --init_checkpoint or --init_pretraining_params", file=sys.stderr)
@@ -149,9 +120,9 @@ def main(argv=None):
     try:
         import paddle
         from ernie.checkpoint import load_into
+        from ernie.export import find_vocab, load_ernie_checkpoint
         from ernie.modeling import ErnieModel
-        from inference.export import find_vocab, load_ernie_checkpoint
-        from inference.text_predictor import make_tokenizer
+        from ernie.service.text_predictor import make_tokenizer
         vocab = args.vocab_path or find_vocab(ckpt)
         if vocab is None:
             raise ValueError(f"no vocab.txt beside {ckpt}; pass --vocab_path")
@@ -173,7 +144,6 @@ def main(argv=None):
              args.batch_size)
     cls, top, lens = encode_texts(model, tokenizer, pairs, max_len, args.batch_size,
                                   progress=not args.no_progress)
-    from propeller.fsutil import atomic_file
     os.makedirs(args.output_dir, exist_ok=True)
     for name, arr in zip(OUTPUTS, (cls, top, lens)):
         with atomic_file(os.path.join(args.output_dir, name)) as tmp:

@@ -14,6 +14,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from propeller.registry import Registry
+
 __all__ = [
     "ErnieConfig", "ErnieModel", "ErnieMLMHead", "ErnieForPretraining",
     "ErnieForSequenceClassification", "ErnieForTokenClassification",
@@ -290,17 +292,8 @@ class ErnieModel(nn.Layer):
 
 # ---------------------------------------------------------------------------- heads
 
-HEADS = {}
-
-
-def register_head(name):
-    """Register a head class under ``name`` so configs and tasks can ask for it by name."""
-    def deco(cls):
-        if name in HEADS and HEADS[name] is not cls:
-            raise ValueError(f"head {name!r} is already registered to {HEADS[name].__name__}")
-        HEADS[name] = cls
-        return cls
-    return deco
+HEADS = Registry("head")
+register_head = HEADS.register  # @register_head("name"): configs and tasks ask for a head by name
 
 
 def masked_lm_loss(logits, labels):

@@ -24,8 +24,8 @@ from ernie.modeling import ErnieConfig, ErnieForSequenceClassification, ErnieMod
 from ernie.service.client import ErnieClient, ServerError, ServiceTimeout
 from ernie.service.encoder_server import prepare_model
 from ernie.tokenizing import FullTokenizer
-from inference.export import export_ernie
-from inference.text_predictor import TextPredictor
+from ernie.export import export_ernie
+from ernie.service.text_predictor import TextPredictor
 from propeller.service import wire
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -286,6 +286,18 @@ def test_start_server_serves_classifier_export(ckpt):
         with paddle.no_grad():
             ref = model(paddle.to_tensor(src), paddle.to_tensor(sent)).numpy()
         np.testing.assert_allclose(logits, ref, atol=1e-5)
+        # the generic server checks the ERNIE export's declared id ranges and length before
+        # paddle sees the request, answers with an error, and goes on serving
+        cfg = ckpt["enc"].config
+        with InferenceClient(line.split()[1], batch_size=8) as client:
+            for bad_src, bad_sent, why in ((np.full_like(src, cfg.vocab_size), sent, "src_ids"),
+                                           (src, np.full_like(sent, cfg.type_vocab_size), "sent_ids"),
+                                           (np.ones((1, cfg.max_position_embeddings + 1), np.int64),
+                                            np.zeros((1, cfg.max_position_embeddings + 1), np.int64), "exceeds")):
+                with pytest.raises(ServerError, match=why):
+                    client(bad_src, bad_sent)
+            again, = client(src, sent)
+        np.testing.assert_allclose(again, logits, atol=1e-6)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

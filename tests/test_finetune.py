@@ -147,8 +147,9 @@ def test_ner_beats_all_o(demo, tmp_path):
     assert 0 < dev["precision"] <= 1 and 0 < dev["recall"] <= 1
     assert os.path.isfile(model_dir / "best_inference" / "inference" / "model.json")
     # best/ exports as what it was fine-tuned for (task.json), not as a sentence classifier
-    from inference.export import main as export_main, read_meta
-    from inference.predictor import Predictor
+    from inference.export import main as export_main
+    from propeller.inference.export import read_meta
+    from propeller.inference.predictor import Predictor
     assert export_main(["--model_dir", str(model_dir / "best"), "--out", str(tmp_path / "exp")]) == 0
     meta = read_meta(tmp_path / "exp")
     assert meta["model"]["kind"] == "token_classification" and meta["tokenizer"]["max_seqlen"] == 64
@@ -156,6 +157,12 @@ def test_ner_beats_all_o(demo, tmp_path):
     got = Predictor(str(tmp_path / "exp")).predict([ids, np.zeros_like(ids)])[0]
     want = Predictor(str(model_dir / "best_inference" / "inference")).predict([ids, np.zeros_like(ids)])[0]
     assert got.shape == (3, 12, 7) and np.allclose(got, want, atol=1e-5)
+    # the training run's own export declares the id ranges the predictor checks
+    vocab = json.loads((model_dir / "best" / "config.json").read_text())["vocab_size"]
+    inputs = read_meta(model_dir / "best_inference" / "inference")["inputs"]
+    assert [(i["name"], i["range"]) for i in inputs] == [("src_ids", [0, vocab]), ("sent_ids", [0, 2])]
+    with pytest.raises(ValueError, match="src_ids"):
+        Predictor(str(model_dir / "best_inference" / "inference")).predict([ids + vocab, np.zeros_like(ids)])
 
     long_line = " ".join("北京" * 50)  # 100 characters: past max_seqlen, the tail gets O
     p = run_example("ner", ["--do_predict", "--run_config", json.dumps({"model_dir": str(model_dir)})],

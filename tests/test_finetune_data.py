@@ -15,6 +15,7 @@ from ernie.finetune.metrics import Matthews, Pearson, Spearman
 from ernie.finetune.mrc import FeatureStore, MrcTask, context_units, em_f1
 from ernie.finetune.ner import IGNORE, MSRA_LABELS, NerTask
 from ernie.finetune.ranker import RankingTask
+from ernie.finetune.runner import TaskOptions
 from ernie.tokenizing import FullTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,11 +30,8 @@ def tok():
     return FullTokenizer({t: i for i, t in enumerate(vocab)})
 
 
-def _args(**kw):
-    base = dict(max_seqlen=16, cased=False, num_labels=None, label_map=None, best_metric=None,
-                use_sentence_piece_vocab=False, doc_stride=None, max_query_len=None, n_best=None, max_answer_len=None)
-    base.update(kw)
-    return types.SimpleNamespace(**base)
+def _args(max_seqlen=16, cased=False, **flags):
+    return TaskOptions(max_seqlen=max_seqlen, cased=cased, flags=flags)
 
 
 def _write(path, text):

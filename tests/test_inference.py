@@ -17,11 +17,13 @@ from ernie.checkpoint import load_into, ours_to_legacy, save_pretrained
 from ernie.legacy_tensor import write_tensor
 from ernie.modeling import ErnieConfig, ErnieForSequenceClassification, ErnieModel
 from ernie.tokenizing import FullTokenizer
+from ernie.export import export_ernie, parse_encode_layer
+from ernie.service import demo_data
+from ernie.service.text_predictor import TextPredictor
 from inference import demo
-from inference.export import (META_FILE, export_ernie, export_inference_model, main as export_main,
-                              parse_encode_layer, read_meta)
-from inference.predictor import Predictor
-from inference.text_predictor import TextPredictor
+from inference.export import main as export_main
+from propeller.inference.export import META_FILE, export_inference_model, read_meta
+from propeller.inference.predictor import Predictor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXTS = ["谁有狂三这张高清的", "英雄联盟什么英雄最好", "好", "这张 高清图 谁有 hello world"]
@@ -238,16 +240,16 @@ def test_legacy_params_dir_and_propeller_checkpoint(ckpt, tmp_path):
 # the C++ demo's data format
 # ---------------------------------------------------------------------------------------
 def test_parse_line_fields_and_errors():
-    f = demo.parse_line("1 3 1:1 5 2;1 3 1:0 1 2;1 3 1:0 0 0;1 3 1:1 1 1\n")
+    f = demo_data.parse_line("1 3 1:1 5 2;1 3 1:0 1 2;1 3 1:0 0 0;1 3 1:1 1 1\n")
     assert list(f) == ["src_ids", "pos_ids", "sent_ids", "self_attn_mask"]
     assert f["src_ids"].shape == (1, 3, 1) and f["src_ids"].dtype == np.int64
     assert f["self_attn_mask"].dtype == np.float32
-    assert list(demo.parse_line("1 2:1 2;1 2:0 0;")) == ["src_ids", "sent_ids"]  # trailing ';'
+    assert list(demo_data.parse_line("1 2:1 2;1 2:0 0;")) == ["src_ids", "sent_ids"]  # trailing ';'
     for bad, match in [("1 3:1 2", "2 fields|fields"), ("1 3:1 2;1 3:0 0 0", "needs 3 values"),
                        ("1 x:1;1 1:0", "shape"), ("1 1:a;1 1:0", "int64"), ("1 1 1 1;1 1:0", "shape:data"),
                        ("1 0:;1 0:", "bad shape")]:
         with pytest.raises(ValueError, match=match):
-            demo.parse_line(bad)
+            demo_data.parse_line(bad)
 
 
 def test_keep_mask_layouts():
@@ -257,11 +259,11 @@ def test_keep_mask_layouts():
     additive = (1 - outer) * -10000.0
     for mask in (m, m[..., None], outer, np.stack([outer, outer], 1), additive,
                  (1 - m[..., None]) * -1e4):
-        np.testing.assert_array_equal(demo._keep_mask(mask, 1, 3), want)
-    np.testing.assert_array_equal(demo._keep_mask(np.zeros((1, 3)), 1, 3), [[1, 1, 1]])  # additive, no pad
+        np.testing.assert_array_equal(demo_data._keep_mask(mask, 1, 3), want)
+    np.testing.assert_array_equal(demo_data._keep_mask(np.zeros((1, 3)), 1, 3), [[1, 1, 1]])  # additive, no pad
     causal = np.tril(np.ones((1, 3, 3), np.float32))
     with pytest.raises(ValueError, match="not a padding mask"):
-        demo._keep_mask(causal, 1, 3)
+        demo_data._keep_mask(causal, 1, 3)
 
 
 def test_demo_make_data_and_run(ckpt, cls_export, tmp_path, capsys):
@@ -297,8 +299,8 @@ def test_demo_make_data_and_run(ckpt, cls_export, tmp_path, capsys):
 
 def test_probabilities_passthrough_and_softmax():
     p = np.array([[0.2, 0.8], [1.0, 0.0]])
-    np.testing.assert_array_equal(demo.probabilities(p), p)
-    np.testing.assert_allclose(demo.probabilities(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]])
+    np.testing.assert_array_equal(demo_data.probabilities(p), p)
+    np.testing.assert_allclose(demo_data.probabilities(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]])
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,7 +337,7 @@ def test_onnx_export_matches_onnxruntime(ckpt, tmp_path, capsys):
 # ernie_encoder.py (FAQ1)
 # ---------------------------------------------------------------------------------------
 def test_read_texts_layouts(tmp_path):
-    from ernie.ernie_encoder import read_texts
+    from ernie.data.corpus import read_texts
     f = tmp_path / "t.tsv"
     f.write_text("label\ttext_b\ttext_a\n1\tb1\ta1\n0\tb2\ta2\n", encoding="utf-8")
     assert read_texts(f) == [("a1", "b1"), ("a2", "b2")]

@@ -314,7 +314,7 @@ def test_discourse_relation_marker_class_and_removal(tok, zh, en, tmp_path):
     pairs = tmp_path / "dr.tsv"
     pairs.write_text("text_a\ttext_b\tlabel\n今天 好\t明天 好\tresult\n甲\t乙\t0\n", encoding="utf-8")
     file_task = build_task("dr", lang="zh", pair_files=[str(pairs)])
-    exs = [file_task.row_example(r, ctx) for r in file_task.file_rows(ctx)]
+    exs = [file_task.row_example(r, np.random.RandomState(0), ctx) for r in file_task.file_rows(ctx)]
     got = sorted((text(tok, segments(tok, e)[0]), int(e.labels[0])) for e in exs)
     assert got == [("今天好", dr.classes.index("result")), ("甲", 0)]
 
@@ -351,7 +351,7 @@ def test_pair_files_read_with_labels(tok, zh, tmp_path):
     ir = build_task("ir", pair_files=str(f))
     ctx = ctx_for(tok, zh)
     assert build_task("ir").file_rows(ctx) is None  # no files: examples come from documents
-    exs = [ir.row_example(r, ctx) for r in ir.file_rows(ctx)]
+    exs = [ir.row_example(r, np.random.RandomState(0), ctx) for r in ir.file_rows(ctx)]
     got = sorted((text(tok, segments(tok, e)[0]), int(e.labels[0])) for e in exs)
     assert got == [("北京大学", 0), ("天气", 2)]
     bad = tmp_path / "bad.tsv"

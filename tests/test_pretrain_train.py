@@ -22,7 +22,7 @@ from test_pretrain_tasks import EN_DOCS, ZH_DOCS, ctx_for, encode_docs, make_tok
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=128, type_vocab_size=2, task_type_vocab_size=16, hidden_act="gelu")
+            max_position_embeddings=128, type_vocab_size=2, task_type_vocab_size=16, use_task_id=True, hidden_act="gelu")
 ALL_TASKS = {"km": {}, "cp": {}, "tdr": {}, "sr": {"max_segments": 3}, "sd": {}, "dr": {"lang": "zh"}, "ir": {},
              "nsp": {}}
 

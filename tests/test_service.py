@@ -21,7 +21,8 @@ import paddle
 import pytest
 import zmq
 
-from inference.predictor import Predictor, cpu_has_bf16, resolve_model
+from propeller.inference.export import resolve_model
+from propeller.inference.predictor import Predictor, cpu_has_bf16
 from propeller.service import server as srv
 from propeller.service import wire
 from propeller.service.client import InferenceClient, ServerError, ServiceTimeout

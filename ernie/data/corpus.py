@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tup
 __all__ = [
     "CorpusFormatError", "Paragraph", "Entity", "ENTITY_TYPES",
     "iter_people_daily", "extract_entities", "entity_char_spans", "split_sentences",
-    "split_english_sentences", "read_documents", "write_documents", "iter_lines",
+    "split_english_sentences", "read_documents", "write_documents", "iter_lines", "read_texts",
 ]
 
 # People's Daily tags that name entities, mapped to the MSRA-NER types.
@@ -332,3 +332,38 @@ def write_documents(f, docs: Iterable[Sequence[Union[Sequence[str], str]]]) -> i
             f.write((sent if isinstance(sent, str) else " ".join(sent)) + "\n")
             n += 1
     return n
+
+
+def _is_int(s):
+    s = s.strip()
+    return s.lstrip("-").isdigit()
+
+
+def read_texts(path):
+    """``[(text_a, text_b or None), ...]`` from a TSV of ``text_a`` or ``text_a<TAB>text_b`` lines
+    (what the embedding and inference tools read). A first line naming the columns
+    (``text_a<TAB>text_b<TAB>label``, as the original task files have) picks them by name;
+    without one, a last column that is an integer on every line is taken as a label and ignored."""
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\r\n").split("\t") for line in f if line.strip()]
+    if not rows:
+        return []
+    header = [c.strip().lower() for c in rows[0]]
+    if "text_a" in header:
+        ia = header.index("text_a")
+        ib = header.index("text_b") if "text_b" in header else None
+        out = []
+        for n, r in enumerate(rows[1:], 2):
+            if len(r) != len(header):
+                raise ValueError(f"{path}:{n}: {len(r)} columns, the header names {len(header)}")
+            out.append((r[ia], None if ib is None else r[ib]))
+        return out
+    if all(len(r) >= 2 for r in rows) and all(_is_int(r[-1]) for r in rows):
+        rows = [r[:-1] for r in rows]  # a label column
+    out = []
+    for n, r in enumerate(rows, 1):
+        if len(r) > 2:
+            raise ValueError(f"{path}:{n}: {len(r)} text columns; expected text_a[<TAB>text_b] "
+                             f"or a header line naming text_a/text_b")
+        out.append((r[0], r[1] if len(r) > 1 else None))
+    return out

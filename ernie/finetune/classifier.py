@@ -77,12 +77,12 @@ class ClassificationTask(Task):
                        help="dev metric that picks the best model: acc (default), f1, matthews; "
                             "regression: pearson (default), spearman, mse")
 
-    def __init__(self, args, tokenizer, meta=None):
-        super().__init__(args, tokenizer, meta)
+    def __init__(self, options, tokenizer, meta=None):
+        super().__init__(options, tokenizer, meta)
         label_map = self.meta.get("label_map")
-        if getattr(args, "label_map", None):
-            label_map = read_label_map(args.label_map)
-        num = args.num_labels or self.meta.get("num_labels") or (len(label_map) if label_map else 2)
+        if options.flag("label_map"):
+            label_map = read_label_map(options.flag("label_map"))
+        num = options.flag("num_labels") or self.meta.get("num_labels") or (len(label_map) if label_map else 2)
         if label_map and num != 1 and sorted(label_map.values()) != list(range(num)):
             raise SystemExit(f"the label map {label_map} does not give ids 0..{num - 1}")
         self.label_map, self.num_labels = label_map, int(num)
@@ -92,7 +92,7 @@ class ClassificationTask(Task):
             self.shown_metrics = ("mse", "pearson", "spearman")
         else:
             self.shown_metrics = ("acc", "f1", "matthews") if self.num_labels == 2 else ("acc", "matthews")
-        chosen = getattr(args, "best_metric", None) or self.meta.get("best_metric")
+        chosen = options.flag("best_metric", self.meta.get("best_metric"))
         if chosen:
             if chosen not in self.shown_metrics:
                 raise SystemExit(f"--best_metric {chosen}: this task reports {', '.join(self.shown_metrics)}")

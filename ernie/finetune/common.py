@@ -4,10 +4,10 @@ import json
 import logging
 import os
 
-import paddle
 
 import propeller.paddle as propeller
-from ernie.checkpoint import load_config, load_into, load_state
+from ernie.checkpoint import load_config, load_into
+from ernie.export import ernie_input_limits, ernie_input_spec
 from ernie.modeling import ErnieConfig
 
 log = logging.getLogger("ernie.finetune")
@@ -90,23 +90,14 @@ def check_vocab(config, tokenizer, max_seqlen):
                          f"{config.pad_token_id}")
 
 
-_OWN_PREFIX = "net."
-
-
 def load_weights(net, path, predicate=None, strict=True):
     """Load a checkpoint into an ERNIE net (a model with heads): a pre-trained model (ours,
     PaddleNLP, a legacy ``params/`` dir), a pre-training or fine-tuning Propeller checkpoint, or
-    our best-model export.
-
-    Propeller models keep their net under ``net.``, so that prefix is dropped first. ``strict``
-    is :func:`ernie.checkpoint.load_into`'s: every encoder tensor must match, while a head the
-    checkpoint lacks (a new classifier on a pre-trained encoder) is left as initialised."""
-    state, _, kind = load_state(path)
-    if state and all(k.startswith(_OWN_PREFIX) for k in state):
-        state = {k[len(_OWN_PREFIX):]: v for k, v in state.items()}
-    report = load_into(net, state, strict=strict, predicate=predicate)
-    report.path, report.kind = os.fspath(path), kind
-    log.info("loaded %d tensors from %s (%s)%s", len(report.loaded), path, kind,
+    our best-model export. ``strict`` is :func:`ernie.checkpoint.load_into`'s: every encoder
+    tensor must match, while a head the checkpoint lacks (a new classifier on a pre-trained
+    encoder) is left as initialised."""
+    report = load_into(net, path, strict=strict, predicate=predicate)
+    log.info("loaded %d tensors from %s (%s)%s", len(report.loaded), path, report.kind,
              f"; left as initialised: {', '.join(report.not_loaded)}" if report.not_loaded else "")
     return report
 
@@ -129,8 +120,10 @@ class ErnieTaskModel(propeller.train.Model):
         return self.net(src_ids, token_type_ids=sent_ids)
 
     def inference_spec(self):
-        return [paddle.static.InputSpec([None, None], "int64", "src_ids"),
-                paddle.static.InputSpec([None, None], "int64", "sent_ids")]
+        return ernie_input_spec()
+
+    def input_limits(self):
+        return ernie_input_limits(self.config, [s.name for s in ernie_input_spec()])
 
     def warm_start(self, from_dir, predicate=None):
         return load_weights(self.net, from_dir, predicate=predicate)

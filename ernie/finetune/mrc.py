@@ -330,7 +330,7 @@ class MrcModel(ErnieTaskModel):
     def __init__(self, hparams, mode=None, run_config=None, store=None):
         super().__init__(hparams, mode, run_config)
         self.store = store if store is not None else FeatureStore()
-        self.width = int(hparams.get("max_seqlen", 512))
+        self.width = int(hparams["max_seqlen"])  # the task's (TaskOptions), handed over in model_hparams
         self.n_best = int(hparams.get("n_best", 20))
         self.max_answer_len = int(hparams.get("max_answer_len", 30))
 
@@ -367,12 +367,11 @@ class MrcTask(Task):
         p.add_argument("--sentence_piece_model", help="ERNIE-tiny: SentencePiece model for tokenization")
         p.add_argument("--word_dict", help="ERNIE-tiny: word dict for segmentation before SentencePiece")
 
-    def __init__(self, args, tokenizer, meta=None):
-        super().__init__(args, tokenizer, meta)
+    def __init__(self, options, tokenizer, meta=None):
+        super().__init__(options, tokenizer, meta)
 
         def pick(name, default):
-            v = getattr(args, name, None)
-            return v if v is not None else self.meta.get(name, default)
+            return options.flag(name, self.meta.get(name, default))
 
         self.doc_stride, self.max_query_len = pick("doc_stride", 128), pick("max_query_len", 64)
         self.n_best, self.max_answer_len = pick("n_best", 20), pick("max_answer_len", 30)

@@ -63,19 +63,19 @@ class NerTask(Task):
                        help="ERNIE-tiny: look characters up in its SentencePiece vocab (also as '\u2581c'); "
                             "input stays one token per character")
 
-    def __init__(self, args, tokenizer, meta=None):
-        super().__init__(args, tokenizer, meta)
+    def __init__(self, options, tokenizer, meta=None):
+        super().__init__(options, tokenizer, meta)
         labels = self.meta.get("labels")
-        if getattr(args, "label_map", None):
-            m = read_label_map(args.label_map)
+        if options.flag("label_map"):
+            m = read_label_map(options.flag("label_map"))
             labels = [t for t, _ in sorted(m.items(), key=lambda kv: kv[1])]
         self.labels = list(labels or MSRA_LABELS)
         for t in self.labels:
             if t != "O" and not (t[:2] in ("B-", "I-") and len(t) > 2):
                 raise SystemExit(f"tag {t!r} is not BIO (B-X, I-X or O)")
         self.tag_id = {t: i for i, t in enumerate(self.labels)}
-        self.sp_vocab = bool(getattr(args, "use_sentence_piece_vocab", False) or self.meta.get("use_sentence_piece_vocab"))
-        self.lower = not args.cased
+        self.sp_vocab = bool(options.flag("use_sentence_piece_vocab") or self.meta.get("use_sentence_piece_vocab"))
+        self.lower = not options.cased
 
     def task_meta(self):
         return dict(labels=self.labels, use_sentence_piece_vocab=self.sp_vocab)

@@ -9,6 +9,7 @@ Outputs in ``model_dir`` (run_config; default ``./output``):
   best_inference/inference/    the same model exported for paddle.inference
   task.json                    model config, labels, tokenizer files: what --do_predict needs
 """
+import dataclasses
 import json
 import logging
 import math
@@ -21,23 +22,37 @@ import propeller.paddle as propeller
 from ernie.finetune.common import MODEL_FIELDS, build_tokenizer, check_vocab, load_weights, resolve_ernie_config
 from ernie.finetune.data import BadLineError, BadLines, Columns, HeaderError, split_files, token_batches
 from propeller.fsutil import atomic_write_text
+from propeller.log import setup_logging
 
 log = logging.getLogger("ernie.finetune")
 
-__all__ = ["Task", "make_parser", "main", "EvalLogHook"]
+__all__ = ["Task", "TaskOptions", "task_options", "make_parser", "main", "EvalLogHook", "DEFAULT_MAX_SEQLEN"]
 
 TASK_FILE = "task.json"
 BEST_DIR, BEST_INFERENCE_DIR = "best", "best_inference"
+DEFAULT_MAX_SEQLEN = 128
 
 
-def _setup_logging():
-    root = logging.getLogger("ernie")
-    if not root.handlers:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("[%(levelname)s %(asctime)s %(name)s] %(message)s", "%H:%M:%S"))
-        root.addHandler(h)
-        root.setLevel(logging.INFO)
-        root.propagate = False
+@dataclasses.dataclass(frozen=True)
+class TaskOptions:
+    """What a task is built with, resolved once (:func:`task_options`): ``max_seqlen`` and
+    ``cased`` from the flags, else the trained model's task.json, else the defaults; ``flags``
+    holds the task's own flags (those its ``add_args`` declares; None when not given)."""
+    max_seqlen: int = DEFAULT_MAX_SEQLEN
+    cased: bool = False
+    flags: dict = dataclasses.field(default_factory=dict)
+
+    def flag(self, name, default=None):
+        v = self.flags.get(name)
+        return default if v is None else v
+
+
+def task_options(args, meta=None, task_flags=()):
+    """The TaskOptions of a command line (``meta``: a trained model's task.json, for --do_predict)."""
+    meta = meta or {}
+    return TaskOptions(max_seqlen=int(args.max_seqlen or meta.get("max_seqlen") or DEFAULT_MAX_SEQLEN),
+                       cased=bool(args.cased or meta.get("cased")),
+                       flags={name: getattr(args, name, None) for name in task_flags})
 
 
 class Task:
@@ -51,9 +66,9 @@ class Task:
     best_metric, higher_is_better = "acc", True
     shown_metrics = ("acc",)
 
-    def __init__(self, args, tokenizer, meta=None):
-        self.args, self.tokenizer, self.meta = args, tokenizer, dict(meta or {})
-        self.max_seqlen = args.max_seqlen
+    def __init__(self, options, tokenizer, meta=None):
+        self.options, self.tokenizer, self.meta = options, tokenizer, dict(meta or {})
+        self.max_seqlen = options.max_seqlen
 
     @staticmethod
     def add_args(parser):
@@ -140,7 +155,8 @@ def make_parser(task_cls, description=None):
                    % task_cls.data_exts[0])
     p.add_argument("--vocab_file", help="vocab.txt of the pre-trained model (default at predict time: the "
                                         "one recorded in model_dir/task.json)")
-    p.add_argument("--max_seqlen", type=int, default=None, help="max tokens per example (default 128)")
+    p.add_argument("--max_seqlen", type=int, default=None,
+                   help=f"max tokens per example (default: the trained model's at predict time, else {DEFAULT_MAX_SEQLEN})")
     p.add_argument("--do_predict", action="store_true", help="read examples from stdin, print predictions")
     p.add_argument("--warm_start_from", help="pre-trained model to start from (ours, PaddleNLP, a legacy "
                                              "params/ dir); with --do_predict: the fine-tuned model to use")
@@ -149,7 +165,9 @@ def make_parser(task_cls, description=None):
     p.add_argument("--on_bad_line", choices=("error", "skip"), default="error",
                    help="a malformed data line stops the run naming file and line, or is skipped and counted")
     p.add_argument("--cased", action="store_true", help="do not lower-case the text (cased vocabularies)")
+    common = {a.dest for a in p._actions}
     task_cls.add_args(p)
+    p.task_flags = tuple(a.dest for a in p._actions if a.dest not in common)
     return p
 
 
@@ -201,31 +219,32 @@ def _read_split(task, args, split, required=False):
 
 
 def main(task_cls, argv=None):
-    _setup_logging()
-    args = make_parser(task_cls).parse_args(argv)
+    setup_logging("ernie")
+    parser = make_parser(task_cls)
+    args = parser.parse_args(argv)
     run_config = propeller.parse_runconfig(args)
     hparams = propeller.parse_hparam(args)
     if run_config.model_dir is None:
         run_config = run_config.replace(model_dir="output")
     try:
         if args.do_predict:
-            return predict(task_cls, args, run_config, hparams)
-        return train(task_cls, args, run_config, hparams)
+            return predict(task_cls, args, parser.task_flags, run_config, hparams)
+        return train(task_cls, args, parser.task_flags, run_config, hparams)
     except BadLineError as e:  # a data problem, not a bug: the message (file:line: why) is enough
         raise SystemExit(f"error: {e}") from None
 
 
-def train(task_cls, args, run_config, hparams):
+def train(task_cls, args, task_flags, run_config, hparams):
     if not args.data_dir:
         raise SystemExit("--data_dir is required for training")
     if not os.path.isdir(args.data_dir):
         raise SystemExit(f"--data_dir {args.data_dir}: no such directory")
-    args.max_seqlen = args.max_seqlen or 128
-    tokenizer = build_tokenizer(args.vocab_file, getattr(args, "sentence_piece_model", None),
-                                getattr(args, "word_dict", None), not args.cased)
+    opts = task_options(args, None, task_flags)
+    sp, wd = opts.flag("sentence_piece_model"), opts.flag("word_dict")
+    tokenizer = build_tokenizer(args.vocab_file, sp, wd, not opts.cased)
     config = resolve_ernie_config(args.ernie_config, hparams, [args.warm_start_from])
-    check_vocab(config, tokenizer, args.max_seqlen)
-    task = task_cls(args, tokenizer)
+    check_vocab(config, tokenizer, opts.max_seqlen)
+    task = task_cls(opts, tokenizer)
 
     train_files, train_ex = _read_split(task, args, "train", required=True)
     if train_ex is None:
@@ -253,10 +272,9 @@ def train(task_cls, args, run_config, hparams):
     model_dir = run_config.model_dir
     master = propeller.train.distribution.is_master()  # under paddle.distributed.launch only rank 0 writes
     os.makedirs(model_dir, exist_ok=True)
-    meta = dict(task=task.name, ernie_config=config.to_dict(), max_seqlen=args.max_seqlen,
-                vocab_file=_abs(args.vocab_file), cased=args.cased,
-                sentence_piece_model=_abs(getattr(args, "sentence_piece_model", None)),
-                word_dict=_abs(getattr(args, "word_dict", None)), **task.task_meta())
+    meta = dict(task=task.name, ernie_config=config.to_dict(), max_seqlen=opts.max_seqlen,
+                vocab_file=_abs(args.vocab_file), cased=opts.cased, sentence_piece_model=_abs(sp),
+                word_dict=_abs(wd), **task.task_meta())
     if master:
         atomic_write_text(os.path.join(model_dir, TASK_FILE), json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
@@ -306,16 +324,15 @@ def train(task_cls, args, run_config, hparams):
     return final
 
 
-def predict(task_cls, args, run_config, hparams):
+def predict(task_cls, args, task_flags, run_config, hparams):
     model_dir = run_config.model_dir
     meta = _load_meta(model_dir)
     if meta and meta.get("task") != task_cls.name:
         raise SystemExit(f"{model_dir}/{TASK_FILE} is from a {meta.get('task')} model, not {task_cls.name}")
-    args.max_seqlen = args.max_seqlen or meta.get("max_seqlen") or 128
-    args.cased = args.cased or bool(meta.get("cased"))
-    sp = getattr(args, "sentence_piece_model", None) or meta.get("sentence_piece_model")
-    wd = getattr(args, "word_dict", None) or meta.get("word_dict")
-    tokenizer = build_tokenizer(args.vocab_file or meta.get("vocab_file"), sp, wd, not args.cased)
+    opts = task_options(args, meta, task_flags)
+    sp = opts.flag("sentence_piece_model", meta.get("sentence_piece_model"))
+    wd = opts.flag("word_dict", meta.get("word_dict"))
+    tokenizer = build_tokenizer(args.vocab_file or meta.get("vocab_file"), sp, wd, not opts.cased)
     source = args.warm_start_from
     if not source:
         best = os.path.join(model_dir, BEST_DIR)
@@ -325,8 +342,8 @@ def predict(task_cls, args, run_config, hparams):
                          f"--warm_start_from)")
     task_json = os.path.join(model_dir, TASK_FILE)
     config = resolve_ernie_config(args.ernie_config, hparams, [task_json if meta else None, source])
-    check_vocab(config, tokenizer, args.max_seqlen)
-    task = task_cls(args, tokenizer, meta)
+    check_vocab(config, tokenizer, opts.max_seqlen)
+    task = task_cls(opts, tokenizer, meta)
     full_hparams = propeller.HParams(**{k: v for k, v in hparams.items() if k not in MODEL_FIELDS}).join(
         dict(ernie_config=config.to_dict(), **task.model_hparams()))
     learner = propeller.Learner(task.model_fn(), run_config, full_hparams)

@@ -5,7 +5,9 @@ targets (see pipeline.collate for the batch). The loss is the sum over the batch
 weight * (mean cross-entropy of the task). Per-task losses and accuracies are reported as
 ``step_scalars`` (console and VisualDL) and per-task metrics in evaluation.
 
-hparams: ``ernie_config`` (dict), ``tasks`` ({name: options incl. ``type``}), ``task_order``.
+hparams: ``ernie_config`` (dict, taken as it is: the schedule decides ``use_task_id``), ``tasks``
+({name: options incl. ``type``}), ``task_order``. A pre-training run builds its task objects once and
+hands the same ones to the model, the stream and the evaluation (``tasks=``).
 """
 import collections
 
@@ -16,7 +18,7 @@ import paddle.nn as nn
 import propeller.paddle as propeller
 from ernie.checkpoint import load_into
 from ernie.modeling import ErnieConfig, ErnieModel
-from ernie.pretraining.tasks import build_task
+from ernie.pretraining.tasks import NextSentencePrediction, build_task
 
 
 def build_tasks(spec, order=None):
@@ -37,15 +39,14 @@ def build_tasks(spec, order=None):
 class MultiTaskPretrainModel(propeller.train.Model):
     """Batch: (src, sent, pos, task_ids, stage, present, indices, labels); see pipeline.py."""
 
-    def __init__(self, hparams, mode=propeller.RunMode.TRAIN, run_config=None):
+    def __init__(self, hparams, mode=propeller.RunMode.TRAIN, run_config=None, tasks=None):
         super().__init__(hparams, mode, run_config)
         cfg = hparams.ernie_config
-        cfg = cfg.to_dict() if isinstance(cfg, ErnieConfig) else dict(cfg)
-        cfg["use_task_id"] = True
-        self.config = ErnieConfig.from_dict(cfg)
-        self.tasks = build_tasks(dict(hparams.tasks), list(hparams.get("task_order", None) or hparams.tasks))
+        self.config = cfg if isinstance(cfg, ErnieConfig) else ErnieConfig.from_dict(dict(cfg))
+        self.tasks = list(tasks) if tasks is not None else \
+            build_tasks(dict(hparams.tasks), list(hparams.get("task_order", None) or hparams.tasks))
         too_big = [t.name for t in self.tasks if t.task_id >= self.config.task_type_vocab_size]
-        if too_big:
+        if too_big and self.config.use_task_id:
             raise ValueError(f"task ids of {too_big} exceed task_type_vocab_size {self.config.task_type_vocab_size}")
         self.ernie = ErnieModel(self.config)
         word = self.ernie.embeddings.word_embeddings.weight
@@ -109,15 +110,21 @@ class MultiTaskPretrainModel(propeller.train.Model):
                 else propeller.metrics.Mean()
         return out
 
+    def checkpoint_aliases(self):
+        """Pre-training heads of ERNIE 1.0 / PaddleNLP checkpoints initialise ours (see
+        ernie.checkpoint.match_name): the masked-LM head (``cls.predictions.*``) the first mlm task's,
+        the next-sentence head (``cls.seq_relationship.*``) the first next_sentence task's, so
+        continual pre-training from ERNIE 1.0 keeps what its heads had learnt."""
+        aliases = {}
+        mlm = next((k for k, t in enumerate(self.tasks) if t.level == "mlm"), None)
+        if mlm is not None:
+            aliases["cls.predictions."] = f"heads.{mlm}.mlm."
+        nsp = next((k for k, t in enumerate(self.tasks) if isinstance(t, NextSentencePrediction)), None)
+        if nsp is not None:
+            aliases["cls.seq_relationship."] = f"heads.{nsp}.fc."
+        return aliases
+
     def warm_start(self, from_dir, predicate=None):
         """Our checkpoints, PaddleNLP state dicts or legacy ERNIE params/ dirs: the encoder by its
-        PaddleNLP names (``ernie.`` prefix stripped/added as needed), heads when names match.
-        An ERNIE 1.0 masked-LM head (``cls.predictions.*``) initialises the first mlm task's head,
-        so continual pre-training from ERNIE 1.0 keeps what its masked LM had learnt."""
-        from ernie.checkpoint import load_state
-        state, _, _ = load_state(from_dir)
-        mlm = next((k for k, t in enumerate(self.tasks) if t.level == "mlm"), None)
-        if mlm is not None and not any(n.startswith(f"heads.{mlm}.") for n in state):
-            for name in [n for n in state if n.startswith("cls.predictions.")]:
-                state[f"heads.{mlm}.mlm." + name[len("cls.predictions."):]] = state.pop(name)
-        return load_into(self, state, strict=False, predicate=predicate)
+        PaddleNLP names, heads when names match or ``checkpoint_aliases`` maps them."""
+        return load_into(self, from_dir, strict=False, predicate=predicate)

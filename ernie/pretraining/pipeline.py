@@ -20,6 +20,7 @@ examples after the latest entry; without one it replays every example before s.
 """
 import copy
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -99,9 +100,10 @@ class TaskStream:
         return block_shuffled(self.share, np.random.RandomState(_key(*self._order_key, epoch)), start=start)
 
     def _example(self, item, epoch, offset):
+        rng = self._build_rng(epoch, offset)
         if self.rows is not None:
-            return self.task.row_example(self.rows[item], self.ctx)
-        return self.task.build(self.corpus[int(item)], self._build_rng(epoch, offset), self.ctx)
+            return self.task.row_example(self.rows[item], rng, self.ctx)
+        return self.task.build(self.corpus[int(item)], rng, self.ctx)
 
     def _gen(self):
         while True:
@@ -119,9 +121,11 @@ class TaskStream:
     def _setup(self):
         if callable(getattr(self.task, "file_examples", None)):
             raise TypeError(f"task {self.task.name}: file_examples() was replaced by file_rows(ctx) and "
-                            f"row_example(row, ctx) (see PretrainTask)")
+                            f"row_example(row, rng, ctx) (see PretrainTask)")
         self.task.setup(self.ctx)
         self.rows = self.task.file_rows(self.ctx)
+        if self.rows is not None and len(inspect.signature(self.task.row_example).parameters) != 3:
+            raise TypeError(f"task {self.task.name}: row_example takes (row, rng, ctx) (see PretrainTask)")
         k, parts = self._part
         if self.rows is not None:
             if len(self.rows) <= k:
@@ -236,7 +240,7 @@ class CursorLog:
 # Bump when the way examples are drawn changes: cursor logs of older code are then never read.
 STREAM_VERSION = 1
 # What identifies a preprocessed corpus (its shard index), besides its number of documents.
-CORPUS_IDENTITY = ("num_tokens", "num_sentences", "vocab_sha1", "seed", "source_bytes", "chunk_bytes")
+CORPUS_IDENTITY = ("num_tokens", "num_sentences", "vocab_sha1", "seed", "source_bytes", "chunk_bytes", "id_files")
 
 
 def _settings(task):

@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from propeller.log import setup_logging
+
 from ernie.pretraining.encode import Lexicon, MalformedLine, SentenceEncoder, load_tokenizer, split_sentences
 from ernie.pretraining.shards import INDEX_FILE, write_shard
 
@@ -292,11 +294,7 @@ def make_parser():
 
 def main(argv=None):
     args = make_parser().parse_args(argv)
-    if not log.handlers:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("[%(levelname)s %(asctime)s %(name)s] %(message)s", "%H:%M:%S"))
-        log.addHandler(h)
-        log.setLevel(logging.INFO)
+    setup_logging("ernie")
     try:
         build_shards(args.corpus, args.vocab, args.out, args.processes_num, args.lexicon, args.seed, args.tokenizer,
                      args.format, args.segmentation, args.chunk_mb, args.max_chars)

@@ -20,8 +20,11 @@ The schedule config (JSON) holds everything a run needs:
       "eval": {"batches_per_task": 2}
     }
 
-Missing shards are built from ``data.corpus`` first (rank 0 builds, other ranks wait), and a
-missing vocab from the corpus when ``data.build_vocab`` is set. The command-line --run_config
+``model.use_task_id`` (default true) switches the task embeddings. Missing shards are built from
+``data.corpus`` first (rank 0 builds, other ranks wait), and a missing vocab from the corpus when
+``data.build_vocab`` is set. Instead of a corpus, ``data.id_filelist`` (and ``valid_id_filelist``)
+names ERNIE 1.0 id-format data (``id_corpus.py``), which the knowledge_masking and next_sentence
+tasks read as it is: ERNIE 1.0 pre-training is such a schedule (``ernie1.py``). The command-line --run_config
 and --hparam values override the config's; max_steps defaults to the schedule's length (with
 ``gradient_accumulation_steps`` k, budgets count micro-batches and a step takes k of them).
 Restarting the same command resumes from the newest checkpoint in model_dir at the same place
@@ -37,12 +40,13 @@ Per-task losses/accuracies go to the console and VisualDL (train/<task>_loss, ..
 logs per-task metrics, and ``model_dir/task_losses.png`` plots the per-task loss curves
 (raw values in ``task_losses.jsonl``).
 """
+import functools
 import json
 import logging
 import os
 import shutil
 import sys
-import time
+from typing import NamedTuple, Optional
 
 if __name__ == "__main__" and not __package__:
     # Run as a file (paddle.distributed.launch takes a script path, not -m): import the package
@@ -52,10 +56,14 @@ if __name__ == "__main__" and not __package__:
 import numpy as np
 
 import propeller.paddle as propeller
+from propeller.log import setup_logging
 from propeller.train import distribution as dist
 from propeller.util import load_dict
 
+from ernie.checkpoint import save_pretrained
 from ernie.modeling import ErnieConfig
+from ernie.pretraining.encode import load_tokenizer
+from ernie.pretraining.id_corpus import IdCorpus
 from ernie.pretraining.multitask import MultiTaskPretrainModel, build_tasks
 from ernie.pretraining.pipeline import MultiTaskStream, eval_batches
 from ernie.pretraining.schedule import Schedule
@@ -63,15 +71,6 @@ from ernie.pretraining.shards import INDEX_FILE, ShardCorpus
 from ernie.pretraining.tasks import TaskContext
 
 log = logging.getLogger("ernie")
-
-
-def _setup_logging():
-    if not log.handlers:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("[%(levelname)s %(asctime)s %(name)s] %(message)s", "%H:%M:%S"))
-        log.addHandler(h)
-        log.setLevel(logging.INFO)
-        log.propagate = False
 
 
 def load_config(path):
@@ -111,7 +110,8 @@ def ensure_shards(corpus, shards, data_cfg, timeout=3600):
         return ShardCorpus(shards)
     if not corpus:
         raise FileNotFoundError(f"no shards at {shards} and no corpus to build them from")
-    if dist.is_master():
+
+    def build():
         from ernie.pretraining.preprocess import build_shards
         log.info("building shards of %s in %s%s", corpus, shards,
                  f" (the old ones differ in {', '.join(stale)})" if stale else "")
@@ -120,17 +120,14 @@ def ensure_shards(corpus, shards, data_cfg, timeout=3600):
                      data_cfg.get("lexicon"), int(data_cfg.get("seed", 1)), data_cfg.get("tokenizer", "full"),
                      data_cfg.get("format", "sentences"), data_cfg.get("segmentation", "auto"),
                      progress=data_cfg.get("progress", True))
-    else:
-        t0 = time.time()
-        def ready():
-            try:
-                return os.path.exists(index) and not _stale(shards, corpus, data_cfg)
-            except (OSError, ValueError):  # caught in the middle of rank 0's swap
-                return False
-        while not ready():
-            if time.time() - t0 > timeout:
-                raise TimeoutError(f"rank {dist.rank()}: rank 0 did not build {shards} in {timeout} s")
-            time.sleep(0.5)
+
+    def ready():
+        try:
+            return os.path.exists(index) and not _stale(shards, corpus, data_cfg)
+        except (OSError, ValueError):  # caught in the middle of rank 0's swap
+            return False
+
+    dist.build_once(ready, build, shards, timeout)
     return ShardCorpus(shards)
 
 
@@ -143,33 +140,53 @@ def ensure_vocab(data_cfg, timeout=600):
     opts = data_cfg.get("build_vocab")
     if not opts:
         raise FileNotFoundError(f"vocab {vocab} does not exist (set data.build_vocab to build it from the corpus)")
-    if dist.is_master():
+
+    def build():
         from ernie.pretraining.preprocess import corpus_files
         from ernie.tokenizing import build_vocab, save_vocab
-        opts = opts if isinstance(opts, dict) else {}
-        v = build_vocab(corpus_files(data_cfg["corpus"]), min_freq=int(opts.get("min_freq", 1)),
-                        max_wordpiece=opts.get("max_wordpiece"))
+        kw = opts if isinstance(opts, dict) else {}
+        v = build_vocab(corpus_files(data_cfg["corpus"]), min_freq=int(kw.get("min_freq", 1)),
+                        max_wordpiece=kw.get("max_wordpiece"))
         os.makedirs(os.path.dirname(os.path.abspath(vocab)), exist_ok=True)
         tmp = f"{vocab}.tmp-{os.getpid()}"
         save_vocab(v, tmp)
         os.replace(tmp, vocab)
         log.info("built a vocabulary of %d entries from %s -> %s", len(v), data_cfg["corpus"], vocab)
-    else:
-        t0 = time.time()
-        while not os.path.exists(vocab):
-            if time.time() - t0 > timeout:
-                raise TimeoutError(f"rank {dist.rank()}: rank 0 did not build {vocab} in {timeout} s")
-            time.sleep(0.5)
+
+    dist.build_once(lambda: os.path.exists(vocab), build, vocab, timeout)
     return vocab
 
 
+def load_corpus(data_cfg, model_dir, max_seqlen, valid=False):
+    """The training (``valid``: validation) corpus the data section names, or None: an ERNIE 1.0
+    id-format filelist (``id_filelist`` / ``valid_id_filelist``), or memory-mapped shards
+    (``shards`` / ``valid_shards``) built from ``corpus`` / ``valid_corpus`` when missing."""
+    pre = "valid_" if valid else ""
+    if data_cfg.get(pre + "id_filelist"):
+        return IdCorpus(data_cfg[pre + "id_filelist"], max_seqlen)
+    if not valid:
+        shards = data_cfg.get("shards") or os.path.join(model_dir, "shards", "train")
+        return ensure_shards(data_cfg.get("corpus"), shards, data_cfg)
+    if not (data_cfg.get("valid_corpus") or data_cfg.get("valid_shards")):
+        return None
+    train = data_cfg.get("shards") or os.path.join(model_dir, "shards", "train")
+    shards = data_cfg.get("valid_shards") or os.path.join(os.path.dirname(os.path.abspath(train)),
+                                                          os.path.basename(train.rstrip("/")) + "_valid")
+    return ensure_shards(data_cfg.get("valid_corpus"), shards, data_cfg)
+
+
 def model_config(cfg, corpus):
+    """The ErnieConfig of the schedule's ``model`` section: a config file or dict, ``overrides``
+    (``"from_data"`` takes the corpus's vocabulary size), and ``use_task_id`` (default true: task
+    embeddings are what mark each example's task in ERNIE 2.0; an ERNIE 1.0 model has none)."""
     mcfg = cfg.get("model", {})
     base = mcfg.get("ernie_config", "config/ernie_small_config.json")
     d = ErnieConfig.from_json(base).to_dict() if isinstance(base, str) else dict(base)
     for k, v in (mcfg.get("overrides") or {}).items():
+        if v == "from_data" and not corpus.vocab_size:
+            raise ValueError(f"model.overrides.{k} is \"from_data\" but the corpus does not know its vocabulary size")
         d[k] = corpus.vocab_size if v == "from_data" else v
-    d["use_task_id"] = True
+    d["use_task_id"] = bool(mcfg.get("use_task_id", True))
     config = ErnieConfig.from_dict(d)
     if corpus.vocab_size and config.vocab_size < corpus.vocab_size:
         raise ValueError(f"the model's vocab_size {config.vocab_size} is smaller than the data's vocabulary "
@@ -178,7 +195,7 @@ def model_config(cfg, corpus):
 
 
 def task_context(cfg, corpus, tokenizer, config):
-    sp = corpus.index.get("special_ids", {})
+    sp = (getattr(corpus, "index", None) or {}).get("special_ids", {})
     return TaskContext(config.vocab_size, int(cfg.get("max_seqlen", 128)), cls_id=sp.get("cls", 1),
                        sep_id=sp.get("sep", 2), mask_id=sp.get("mask", 3), pad_id=sp.get("pad", 0), corpus=corpus,
                        tokenizer=tokenizer, type_vocab_size=config.type_vocab_size)
@@ -189,8 +206,8 @@ def task_context(cfg, corpus, tokenizer, config):
 class StageHook(propeller.RunHook):
     """Logs each stage as it begins, with its tasks and step range."""
 
-    def __init__(self, schedule, accum=1):
-        self.schedule, self.accum, self.current = schedule, accum, None
+    def __init__(self, schedule):
+        self.schedule, self.current = schedule, None
         self.switches = []  # (gstep, stage) seen by this run, for tests and the plot
 
     def _check(self, consumed, gstep):
@@ -291,51 +308,89 @@ def make_parser():
     return p
 
 
+class PretrainRun(NamedTuple):
+    """Everything a pre-training run trains with (:func:`build_run`)."""
+    run_config: object   # propeller.RunConfig
+    hparams: object      # propeller.HParams: optimiser settings, ernie_config, tasks, task_order
+    config: ErnieConfig
+    tasks: list          # the task objects, shared by the model, the stream and the evaluation
+    schedule: Schedule
+    stream: MultiTaskStream
+    evals: Optional[dict]  # {"dev": fixed eval batches} when the data names a validation corpus
+    vocab: Optional[str]   # the vocabulary file, copied beside the saved model
+
+
 def build_run(cfg, run_config_overrides=None, hparam_overrides=None):
-    """Everything main() trains with: (run_config, hparams, stream, evals, schedule, corpus)."""
+    """A :class:`PretrainRun` from a schedule config (a dict, see the module doc), with
+    ``--run_config`` / ``--hparam`` style overrides."""
     data = cfg["data"]
     rc = dict(cfg.get("run_config") or {})
     rc.update(run_config_overrides or {})
     if not rc.get("model_dir"):
         raise ValueError("run_config.model_dir is required (in the schedule config or --run_config)")
-    ensure_vocab(data)
-    shards = data.get("shards") or os.path.join(rc["model_dir"], "shards", "train")
-    corpus = ensure_shards(data.get("corpus"), shards, data)
-    from ernie.pretraining.encode import load_tokenizer
-    tokenizer = load_tokenizer(data.get("vocab") or corpus.index["vocab"], data.get("tokenizer", "full"))
+    max_seqlen, batch_size, seed = int(cfg.get("max_seqlen", 128)), int(cfg.get("batch_size", 32)), int(cfg.get("seed", 0))
+    vocab = ensure_vocab(data)
+    corpus = load_corpus(data, rc["model_dir"], max_seqlen)
+    vocab = vocab or (getattr(corpus, "index", None) or {}).get("vocab")
+    tokenizer = load_tokenizer(vocab, data.get("tokenizer", "full")) if vocab else None
     config = model_config(cfg, corpus)
+    vcorpus = load_corpus(data, rc["model_dir"], max_seqlen, valid=True)
+    for c in (corpus, vcorpus):
+        if isinstance(c, IdCorpus):
+            c.check_ids(config.vocab_size, config.type_vocab_size)
     order = list(cfg["tasks"])
+    tasks = build_tasks(cfg["tasks"], order)
     hp = {"learning_rate": 5e-4, "warmup_proportion": 0.1, "weight_decay": 0.01}
     hp.update(cfg.get("hparams") or {})
     hp.update(hparam_overrides or {})
     hp.update(ernie_config=config.to_dict(), tasks=cfg["tasks"], task_order=order)
     hparams = propeller.HParams(**hp)
     accum = int(hp.get("gradient_accumulation_steps", 1))
-    seed = int(cfg.get("seed", 0))
-    schedule = Schedule(cfg["stages"], order, int(cfg.get("batch_size", 32)), cfg.get("mix", "task_per_batch"), seed)
+    schedule = Schedule(cfg["stages"], order, batch_size, cfg.get("mix", "task_per_batch"), seed)
     rc.setdefault("max_steps", schedule.total // accum)
     rc.setdefault("seed", seed)
     run_config = propeller.RunConfig.from_dict(rc)
-    ctx = task_context(cfg, corpus, tokenizer, config)
     # each rank (and worker) logs its own cursors there: rank is in the file names
-    stream = MultiTaskStream(build_tasks(cfg["tasks"], order), schedule, corpus, ctx, seed=seed,
+    stream = MultiTaskStream(tasks, schedule, corpus, task_context(cfg, corpus, tokenizer, config), seed=seed,
                              rank=dist.rank(), world=dist.world_size(),
                              cursor_dir=os.path.join(run_config.model_dir, "stream_cursors"),
                              cursor_every=int(cfg.get("cursor_every", 64)))
     evals = None
-    if data.get("valid_corpus") or data.get("valid_shards"):
-        vshards = data.get("valid_shards") or os.path.join(os.path.dirname(os.path.abspath(shards)),
-                                                           os.path.basename(shards.rstrip("/")) + "_valid")
-        vcorpus = ensure_shards(data.get("valid_corpus"), vshards, data)
-        vctx = task_context(cfg, vcorpus, tokenizer, config)
+    if vcorpus is not None:
         n = int((cfg.get("eval") or {}).get("batches_per_task", 2))
-        evals = {"dev": eval_batches(build_tasks(cfg["tasks"], order), vcorpus, vctx, int(cfg.get("batch_size", 32)),
-                                     n, seed)}
-    return run_config, hparams, stream, evals, schedule, corpus, config, accum
+        evals = {"dev": eval_batches(tasks, vcorpus, task_context(cfg, vcorpus, tokenizer, config), batch_size, n,
+                                     seed)}
+    return PretrainRun(run_config, hparams, config, tasks, schedule, stream, evals, vocab)
+
+
+def train(cfg, run_config_overrides=None, hparam_overrides=None, init_checkpoint=None, save_dir=None):
+    """Pre-train as the schedule config says (resuming from model_dir's newest checkpoint);
+    ``save_dir``: write the final model there (save_pretrained layout, with vocab.txt). Returns
+    the trainer's RunState. Both front ends (this module's and ``ernie.pretraining.ernie1``) call it."""
+    run = build_run(cfg, run_config_overrides, hparam_overrides)
+    log.info("%s", run.schedule.describe())
+    corpus = run.stream.corpus
+    log.info("corpus: %d %s, %d tokens; model: hidden %d, %d layers, vocab %d; tasks: %s", len(corpus),
+             "rows" if isinstance(corpus, IdCorpus) else "documents", corpus.index.get("num_tokens", 0),
+             run.config.hidden_size, run.config.num_hidden_layers, run.config.vocab_size,
+             ", ".join(f"{t.name}(id {t.task_id}, w {t.weight})" for t in run.tasks))
+    ws = propeller.WarmStartSetting(predicate_fn=lambda n: True, from_dir=init_checkpoint) if init_checkpoint else None
+    # split_batches="none": each rank's stream already reads its own share of the documents
+    learner = propeller.Learner(functools.partial(MultiTaskPretrainModel, tasks=run.tasks), run.run_config,
+                                run.hparams, ws, split_batches="none")
+    accum = int(run.hparams.get("gradient_accumulation_steps", 1))
+    curve = TaskCurveHook(learner.model, run.run_config.model_dir, run.schedule, accum)
+    state = learner.train(run.stream, train_hooks=[StageHook(run.schedule), curve], eval_datasets=run.evals)
+    if save_dir and dist.is_master():
+        save_pretrained(learner.model, save_dir, run.config)
+        if run.vocab and os.path.exists(run.vocab):
+            shutil.copy(run.vocab, os.path.join(save_dir, "vocab.txt"))
+        log.info("saved the pre-trained model to %s", save_dir)
+    return state
 
 
 def main(argv=None):
-    _setup_logging()
+    setup_logging("ernie")
     args = make_parser().parse_args(argv)
     cfg = load_config(args.schedule)
     if args.budget_scale != 1.0:
@@ -343,26 +398,7 @@ def main(argv=None):
                          for st in cfg["stages"]]
     rc_over = load_dict(args.run_config, "--run_config")[0] if args.run_config else {}
     hp_over = propeller.parse_hparam(args).to_dict() if args.hparam else {}
-    run_config, hparams, stream, evals, schedule, corpus, config, accum = build_run(cfg, rc_over, hp_over)
-    log.info("%s", schedule.describe())
-    log.info("corpus: %d documents, %d tokens; model: hidden %d, %d layers, vocab %d; tasks: %s", len(corpus),
-             corpus.index.get("num_tokens", 0), config.hidden_size, config.num_hidden_layers, config.vocab_size,
-             ", ".join(f"{t.name}(id {t.task_id}, w {t.weight})" for t in stream.tasks))
-    ws = propeller.WarmStartSetting(predicate_fn=lambda n: True, from_dir=args.init_checkpoint) \
-        if args.init_checkpoint else None
-    # split_batches="none": each rank's stream already reads its own share of the documents
-    learner = propeller.Learner(MultiTaskPretrainModel, run_config, hparams, ws, split_batches="none")
-    stage_hook = StageHook(schedule, accum)
-    curve = TaskCurveHook(learner.model, run_config.model_dir, schedule, accum)
-    state = learner.train(stream, train_hooks=[stage_hook, curve], eval_datasets=evals)
-    if args.save_dir and dist.is_master():
-        from ernie.checkpoint import save_pretrained
-        save_pretrained(learner.model, args.save_dir, config)
-        vocab = cfg["data"].get("vocab") or corpus.index.get("vocab")
-        if vocab and os.path.exists(vocab):
-            shutil.copy(vocab, os.path.join(args.save_dir, "vocab.txt"))
-        log.info("saved the pre-trained model to %s", args.save_dir)
-    return state
+    return train(cfg, rc_over, hp_over, args.init_checkpoint, args.save_dir)
 
 
 if __name__ == "__main__":

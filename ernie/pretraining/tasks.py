@@ -30,7 +30,8 @@ hold one class. ``build`` takes all its randomness from ``rng`` (a numpy RandomS
 pipeline gives each document visit its own, keyed by the seed and the visit), so the example
 stream is a function of the seed and can start at any visit. A task that learns from labelled
 files instead returns their rows from ``file_rows`` and turns one row into an Example in
-``row_example`` (as DR and IR do with ``pair_files``).
+``row_example(row, rng, ctx)`` (as DR and IR do with ``pair_files``, and KM and NSP do with the
+rows of an ERNIE 1.0 id-format corpus, :class:`~ernie.pretraining.id_corpus.IdCorpus`).
 """
 import json
 import math
@@ -39,7 +40,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ernie.pretraining.id_corpus import IdCorpus
 from ernie.pretraining.masking import mask_example, mask_units
+from propeller.registry import Registry
 from ernie.pretraining.shards import CAPITALIZED, KNOWLEDGE, UNIT_START, WORD_START
 
 __all__ = ["Example", "TaskContext", "PretrainTask", "TASKS", "register_task", "build_task",
@@ -91,26 +94,20 @@ class TaskContext:
 
 # ----------------------------------------------------------------------------- registry
 
-TASKS = {}
+TASKS = Registry("pre-training task")
 
 
 def register_task(name, *aliases):
     """Class decorator: make a PretrainTask subclass available under ``name`` (and aliases)."""
     def deco(cls):
-        if "name" not in cls.__dict__ or cls.name is None:
+        if cls.__dict__.get("name") is None:
             cls.name = name
-        for key in (name,) + aliases:
-            if key in TASKS and TASKS[key] is not cls:
-                raise ValueError(f"task {key!r} is already registered to {TASKS[key].__name__}")
-            TASKS[key] = cls
-        return cls
+        return TASKS.register(name, *aliases)(cls)
     return deco
 
 
 def build_task(name, **options):
-    if name not in TASKS:
-        raise KeyError(f"unknown pre-training task {name!r}; registered: {sorted(TASKS)}")
-    return TASKS[name](**options)
+    return TASKS.build(name, **options)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -187,10 +184,13 @@ class PretrainTask:
         """The rows of labelled files to learn from instead of documents (a list, loaded once per
         stream), or None to build from documents. The stream visits them epoch by epoch in a
         shuffled order and turns each into an example with ``row_example``."""
+        if isinstance(ctx.corpus, IdCorpus):
+            raise ValueError(f"task {self.name} builds its examples from documents; an id-format corpus "
+                             f"(ERNIE 1.0's finished pairs) feeds knowledge_masking and next_sentence only")
         return None
 
-    def row_example(self, row, ctx):
-        """The Example of one row of ``file_rows``."""
+    def row_example(self, row, rng, ctx):
+        """The Example of one row of ``file_rows``, its randomness from ``rng`` (as ``build``)."""
         raise NotImplementedError
 
     # -- model side: imported lazily so that data workers never import paddle
@@ -260,6 +260,19 @@ class KnowledgeMasking(PretrainTask):
     @property
     def num_classes(self):
         return None  # the vocabulary
+
+    def file_rows(self, ctx):
+        return ctx.corpus.rows if isinstance(ctx.corpus, IdCorpus) else super().file_rows(ctx)
+
+    def row_example(self, row, rng, ctx):
+        """An id-format row, masked as ERNIE 1.0 did: whole words with its file's
+        ``mask_word_prob``, else characters (``masking.mask_example`` on its seg_labels)."""
+        word_mode = rng.rand() < row.mask_word_prob
+        masked, pos, labels = mask_example(row.token_ids, row.seg_labels, word_mode, rng, ctx.vocab_size,
+                                           mask_id=ctx.mask_id)
+        if not len(pos):
+            return None
+        return Example(self.name, masked, row.type_ids, pos, labels)
 
     def build(self, doc, rng, ctx, level=None):
         if not len(doc):
@@ -469,13 +482,13 @@ class _PairFileTask(PretrainTask):
 
     def file_rows(self, ctx):
         if not self.pair_files:
-            return None
+            return super().file_rows(ctx)
         rows = [(self.label_id(lab, p, n), a, b) for p, n, (a, b, lab) in _read_pairs(self.pair_files)]
         if not rows:
             raise ValueError(f"{self.name}: no pairs in {self.pair_files}")
         return rows
 
-    def row_example(self, row, ctx):
+    def row_example(self, row, rng, ctx):
         label, a, b = row
         ia, _ = ctx.encode_text(a)
         ib, _ = ctx.encode_text(b)
@@ -618,6 +631,14 @@ class NextSentencePrediction(PretrainTask):
     level = "sentence"
     num_classes = 2
     default_task_id = 7
+
+    def file_rows(self, ctx):
+        return ctx.corpus.rows if isinstance(ctx.corpus, IdCorpus) else super().file_rows(ctx)
+
+    def row_example(self, row, rng, ctx):
+        """An id-format row: the pair as it is, its own next-sentence label."""
+        return Example(self.name, row.token_ids, row.type_ids, np.zeros(0, "int64"),
+                       np.array([row.nsp_label], "int64"))
 
     def build(self, doc, rng, ctx):
         if len(doc) < 2:

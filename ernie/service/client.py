@@ -126,7 +126,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from ernie.ernie_encoder import read_texts
+    from ernie.data.corpus import read_texts
     try:
         pairs = read_texts(args.data)
         if not pairs:

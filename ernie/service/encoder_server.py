@@ -31,6 +31,11 @@ if __package__ in (None, ""):  # run as a script path: make the repo root import
 
 import numpy as np  # noqa: E402
 
+from ernie.export import canonical_encode_layer, export_ernie  # noqa: E402
+from ernie.service.text_predictor import ErnieFeeder  # noqa: E402
+from propeller.inference.export import read_meta, resolve_model  # noqa: E402
+from propeller.inference.predictor import Predictor  # noqa: E402
+from propeller.log import setup_logging  # noqa: E402
 from propeller.service.server import (PredictorFactory, add_server_arguments,  # noqa: E402
                                       predictor_options, serve)
 
@@ -43,9 +48,6 @@ class EncoderPredict:
     """``fn([src_ids(, sent_ids)]) -> [embedding]`` over an encoder export (one per worker)."""
 
     def __init__(self, export_dir, **predictor_options):
-        from inference.export import read_meta
-        from inference.predictor import Predictor
-        from inference.text_predictor import ErnieFeeder
         meta = read_meta(export_dir) or {}
         outputs = meta.get("outputs") or []
         if (meta.get("model") or {}).get("kind") != "encoder" or "embedding" not in outputs:
@@ -78,8 +80,6 @@ class EncoderPredictFactory(PredictorFactory):
 def prepare_model(model_dir, encode_layer=None, ernie_config=None):
     """``(export_dir, tmp_dir or None)``: ``model_dir`` itself when it is an encoder export
     made for ``encode_layer``, else a fresh export of the checkpoint in a temporary dir."""
-    from inference.export import canonical_encode_layer, export_ernie, read_meta
-    from inference.predictor import resolve_model
     try:
         resolve_model(model_dir)
         is_export = True
@@ -124,8 +124,7 @@ def build_parser():
 def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging("propeller", "ernie", level=logging.DEBUG if args.verbose else logging.INFO)
     # until serve() takes over the signals, SIGTERM must still run the temp-dir cleanup below
     old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     tmp = None

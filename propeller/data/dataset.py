@@ -25,11 +25,9 @@ import threading
 
 import numpy as np
 
-__all__ = ["Dataset"]
+from propeller.data.worker import current as current_worker
 
-# (worker_id, num_workers) inside a paddle.io.DataLoader worker process, else None. Set by the
-# DataLoader wrapper in each worker (a process-global is enough: workers are processes).
-_WORKER = None
+__all__ = ["Dataset"]
 
 
 def _open_text(path, use_gz, encoding):
@@ -193,7 +191,7 @@ class Dataset:
         """
 
         def gen(ctx):
-            worker = _WORKER
+            worker = current_worker()
             if worker is None or worker[1] <= 1:
                 yield from self._iter(ctx)
                 return

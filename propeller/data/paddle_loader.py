@@ -4,7 +4,7 @@ Kept apart from dataset.py so that building pipelines never pays for importing p
 """
 import paddle
 
-from propeller.data import dataset as _dataset
+from propeller.data.worker import set_current
 
 __all__ = ["PaddleIterableDataset", "make_dataloader"]
 
@@ -29,10 +29,10 @@ class PaddleIterableDataset(paddle.io.IterableDataset):
     def __iter__(self):
         info = paddle.io.get_worker_info()
         if info is None or info.num_workers <= 1:
-            _dataset._WORKER = None
+            set_current(None)
             yield from self.ds
             return
-        _dataset._WORKER = (info.id, info.num_workers)
+        set_current((info.id, info.num_workers))
         if self._shards_inside:
             yield from self.ds
             return

@@ -42,6 +42,7 @@ import time
 import numpy as np
 import zmq
 
+from propeller.inference.predictor import BACKENDS, PRECISIONS, Predictor, check_options
 from propeller.service import wire
 
 __all__ = ["Server", "serve", "PredictorFactory", "count_tokens", "predictor_options", "worker_cpus",
@@ -55,7 +56,7 @@ _POLL_MS = 200  # how often idle workers look at their stop flag and their paren
 
 
 class PredictorFactory:
-    """Picklable factory: each worker gets ``inference.predictor.Predictor(model_dir, **options).predict``
+    """Picklable factory: each worker gets ``propeller.inference.predictor.Predictor(model_dir, **options).predict``
     (options: num_threads, use_onednn, use_gpu, precision, backend; see :func:`predictor_options`)."""
 
     def __init__(self, model_dir, **predictor_options):
@@ -64,7 +65,6 @@ class PredictorFactory:
         self.num_threads = int(predictor_options.get("num_threads", 1))  # read by the CPU pinning
 
     def __call__(self):
-        from inference.predictor import Predictor
         return Predictor(self.model_dir, **self.options).predict
 
 
@@ -317,7 +317,6 @@ def add_server_arguments(ap, default_port=8888):
     ap.add_argument("--num_threads", type=int, default=1, help="CPU math threads per worker")
     ap.add_argument("--no_onednn", action="store_true", help="disable oneDNN kernels")
     ap.add_argument("--use_gpu", action="store_true")
-    from inference.predictor import BACKENDS, PRECISIONS
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="bf16: oneDNN bf16 kernels, 3-7x faster on CPUs with AMX/AVX512-BF16, "
                          "outputs up to ~7e-2 off fp32")
@@ -336,7 +335,6 @@ def add_server_arguments(ap, default_port=8888):
 def predictor_options(args):
     """The Predictor keyword arguments named by the flags of :func:`add_server_arguments`,
     checked here so that a bad combination fails before any worker is spawned."""
-    from inference.predictor import check_options
     opts = dict(num_threads=args.num_threads, use_onednn=not args.no_onednn, use_gpu=args.use_gpu,
                 precision=args.precision, backend=args.backend)
     check_options(opts["precision"], opts["backend"], opts["use_gpu"], opts["use_onednn"])

@@ -13,6 +13,8 @@ import argparse
 import logging
 import sys
 
+from propeller.inference.export import resolve_model
+from propeller.log import setup_logging
 from propeller.service.server import (add_server_arguments,
                                       PredictorFactory, predictor_options, serve)
 
@@ -29,10 +31,7 @@ def build_parser():
 def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    from inference.predictor import resolve_model
+    setup_logging("propeller", level=logging.DEBUG if args.verbose else logging.INFO)
     try:
         resolve_model(args.model_dir)  # a wrong path fails here, before workers are spawned
     except (OSError, ValueError) as e:

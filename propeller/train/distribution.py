@@ -3,6 +3,7 @@
 ``python -m paddle.distributed.launch --nproc_per_node N script.py ...`` sets the PADDLE_*
 environment; gloo is chosen on CPU, NCCL on GPU. Nothing here is home-made cluster code."""
 import os
+import time
 
 import paddle
 
@@ -49,3 +50,17 @@ def all_reduce_sum(tensor):
 def barrier():
     if world_size() > 1:
         paddle.distributed.barrier()
+
+
+def build_once(ready, build, what, timeout=3600, poll=0.5):
+    """Make a shared file once under the launcher: rank 0 calls ``build()``; the other ranks wait
+    until ``ready()`` (the file as rank 0 leaves it, on a shared file system) or ``timeout`` s.
+    ``ready`` must stay False while rank 0 is still writing (build into a temp name, then rename)."""
+    if is_master():
+        build()
+        return
+    t0 = time.time()
+    while not ready():
+        if time.time() - t0 > timeout:
+            raise TimeoutError(f"rank {rank()}: rank 0 did not build {what} in {timeout} s")
+        time.sleep(poll)

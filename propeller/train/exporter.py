@@ -12,6 +12,7 @@ import shutil
 import paddle
 
 from propeller.fsutil import atomic_dir
+from propeller.inference.export import export_inference_model
 from propeller.train.saver import MODEL_FILE, unwrap
 
 log = logging.getLogger("propeller")
@@ -62,5 +63,4 @@ class BestInferenceModelExporter(_BestBase):
     """Writes the best model as an inference model to ``<export_dir>/inference`` (paddle.jit.save)."""
 
     def _write(self, learner, tmp):
-        from inference.export import export_inference_model
         export_inference_model(unwrap(learner.model), os.path.join(tmp, "inference"))

@@ -13,8 +13,10 @@ from propeller.types import RunMode
 
 class Model(paddle.nn.Layer):
     def __init__(self, hparams=None, mode=RunMode.TRAIN, run_config=None):
+        # ``mode`` is taken for the original Propeller's signature; train/eval is paddle's
+        # ``self.training``, which the loop sets
         super().__init__()
-        self.hparams, self.mode, self.run_config = hparams, mode, run_config
+        self.hparams, self.run_config = hparams, run_config
 
     def forward(self, *features):
         raise NotImplementedError(f"{type(self).__name__} must define forward(*features)")

@@ -45,6 +45,7 @@ import numpy as np
 import paddle
 from paddle.base import unique_name  # UniqueNameGenerator is not re-exported by paddle.utils
 
+from propeller.log import setup_logging
 from propeller.train import distribution as dist
 from propeller.train.hooks import (CheckpointSaverHook, EvalHook, LoggingHook, ProgressBarHook, RunState,
                                    StopAtStepHook)
@@ -57,17 +58,6 @@ log = logging.getLogger("propeller")
 # The original ERNIE fp16 defaults.
 AMP_DEFAULTS = dict(init_loss_scaling=102400.0, incr_every_n_steps=100, decr_every_n_nan_or_inf=2,
                     incr_ratio=2.0, decr_ratio=0.8)
-
-
-def _setup_logging():
-    if not log.handlers:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("[%(levelname)s %(asctime)s %(name)s] %(message)s", "%H:%M:%S"))
-        log.addHandler(h)
-        log.propagate = False
-    if log.level == logging.NOTSET:  # a level the user chose is kept
-        # only rank 0 reports progress; the other ranks speak up for warnings only
-        log.setLevel(logging.INFO if dist.is_master() else logging.WARNING)
 
 
 def _to_tensor(x):
@@ -221,7 +211,8 @@ class Learner:
 
     def __init__(self, model_class_or_model_fn, run_config, params=None, warm_start_setting=None, *,
                  num_workers=None, split_batches=None):
-        _setup_logging()
+        # only rank 0 reports progress; the other ranks speak up for warnings only
+        setup_logging("propeller", level=logging.INFO if dist.is_master() else logging.WARNING)
         self.run_config = run_config if isinstance(run_config, RunConfig) else RunConfig(**run_config)
         self.params = params if params is None or isinstance(params, HParams) else HParams(**params)
         if self.run_config.model_dir is None:

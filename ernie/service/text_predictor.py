@@ -6,7 +6,7 @@
     outs = p.predict_ids([[1, 52, 2], [1, 9, 33, 2]])     # token ids, ragged rows
 
 Texts become ``[CLS] a [SEP] (b [SEP])`` with the export's tokenizer (``model_meta.json``
-``tokenizer`` + ``vocab.txt``, as ``inference.export`` writes them) or one given here; rows
+``tokenizer`` + ``vocab.txt``, as ``ernie.export`` writes them) or one given here; rows
 are cut to ``max_seqlen``, grouped into batches of ``batch_size`` and each batch is padded to
 its own longest row. Outputs with a sequence axis (``per_token_outputs`` in the meta, e.g. the
 encoder's ``sequence``) come back as a list of per-example arrays cut to each example's
@@ -24,8 +24,8 @@ import os
 
 import numpy as np
 
-from inference.export import read_meta
-from inference.predictor import Predictor
+from propeller.inference.export import read_meta
+from propeller.inference.predictor import Predictor
 
 __all__ = ["ROLE_ALIASES", "role_of", "input_roles", "ErnieFeeder", "make_tokenizer", "TextPredictor"]
 

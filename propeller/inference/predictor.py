@@ -1,18 +1,11 @@
 """A thin numpy-in/numpy-out wrapper around ``paddle.inference`` (or, as an option, ONNX
-Runtime) for exported models.
-
-Accepted exports (``model_dir_or_prefix``):
-
-* a prefix ``P`` with ``P.json`` (Paddle 3 PIR program, what ``paddle.jit.save`` writes) or
-  ``P.pdmodel`` (legacy program, ``FLAGS_enable_pir_api=0``) next to ``P.pdiparams``;
-* a directory holding exactly one such pair, or several plus a ``model_meta.json`` naming
-  the one to serve: ``{"prefix": "inference"}``;
-* a Paddle 1.x ``save_inference_model`` directory (``__model__`` with ``__params__`` or
-  ``params``, or with one file per parameter).
+Runtime) for any exported model (the exports ``propeller.inference.export.resolve_model`` finds).
 
 Inputs are checked against the program's declared inputs (count, rank, fixed dims, dtype;
-safe casts such as int32 -> int64 are done) before they reach the C++ side, because some
-bad shapes abort the process instead of raising (a zero-sized dim gives SIGFPE in oneDNN).
+safe casts such as int32 -> int64 are done) and against the limits the export's
+``model_meta.json`` declares (value ``range`` of id inputs, ``max_shape``) before they reach the
+C++ side, because some bad inputs abort the process or read out of bounds instead of raising
+(a zero-sized dim gives SIGFPE in oneDNN; an id past its embedding table reads garbage).
 """
 import json
 import os
@@ -21,74 +14,17 @@ from collections import namedtuple
 
 import numpy as np
 
-from propeller import cpu_env  # noqa: F401  (MKL setting must precede paddle's import)
+from propeller.inference.export import read_meta, resolve_model
+from propeller.inference.onnx import onnx_model_for
 
-__all__ = ["Predictor", "InputSpec", "resolve_model", "PRECISIONS", "BACKENDS", "cpu_has_bf16",
-           "onnx_model_for", "check_options"]
+__all__ = ["Predictor", "InputSpec", "PRECISIONS", "BACKENDS", "cpu_has_bf16", "check_options", "random_feed",
+           "check_onnx"]
 
 PRECISIONS = ("fp32", "bf16")
 BACKENDS = ("paddle", "onnxruntime")
 
-InputSpec = namedtuple("InputSpec", "name shape dtype")  # shape/dtype None when unknown
-
-_META = "model_meta.json"
-
-
-def _pairs_in(d):
-    """Prefixes in ``d`` with a program file (.json/.pdmodel) and a .pdiparams."""
-    found = []
-    for f in sorted(os.listdir(d)):
-        stem, ext = os.path.splitext(f)
-        if ext in (".json", ".pdmodel") and f != _META and \
-                os.path.isfile(os.path.join(d, stem + ".pdiparams")):
-            found.append((os.path.join(d, stem), os.path.join(d, f)))
-    return found
-
-
-def _from_prefix(prefix):
-    params = prefix + ".pdiparams"
-    for ext in (".json", ".pdmodel"):  # prefer the PIR program when both exist
-        if os.path.isfile(prefix + ext) and os.path.isfile(params):
-            return prefix + ext, params
-    return None
-
-
-def resolve_model(model_dir_or_prefix):
-    """Return ``(model_file, params_file)``; ``params_file`` is None for a per-file 1.x dir."""
-    p = os.fspath(model_dir_or_prefix)
-    if os.path.isdir(p):
-        meta = os.path.join(p, _META)
-        if os.path.isfile(meta):
-            with open(meta, encoding="utf-8") as f:
-                prefix = json.load(f).get("prefix")
-            if not isinstance(prefix, str) or not prefix:
-                raise ValueError(f'{meta} must look like {{"prefix": "<name>"}}')
-            got = _from_prefix(os.path.join(p, prefix))
-            if got is None:
-                raise FileNotFoundError(f"{meta} names prefix {prefix!r} but "
-                                        f"{prefix}.json/.pdmodel + {prefix}.pdiparams are missing")
-            return got
-        pairs = _pairs_in(p)
-        prefixes = sorted({pre for pre, _ in pairs})
-        if len(prefixes) == 1:
-            return _from_prefix(prefixes[0])
-        if len(prefixes) > 1:
-            names = [os.path.basename(x) for x in prefixes]
-            raise ValueError(f"{p} holds several models {names}; write {meta} "
-                             f'like {{"prefix": "{names[0]}"}} to pick one')
-        legacy = os.path.join(p, "__model__")
-        if os.path.isfile(legacy):
-            for name in ("__params__", "params"):
-                if os.path.isfile(os.path.join(p, name)):
-                    return legacy, os.path.join(p, name)
-            return legacy, None
-        raise FileNotFoundError(f"no exported model in {p} (expected <prefix>.json or "
-                                f"<prefix>.pdmodel with <prefix>.pdiparams)")
-    got = _from_prefix(p)
-    if got is None:
-        raise FileNotFoundError(f"no exported model at prefix {p} "
-                                f"(expected {p}.json or {p}.pdmodel with {p}.pdiparams)")
-    return got
+# shape/dtype None when unknown; range [lo, hi) and max_shape (-1: unbounded) None when undeclared
+InputSpec = namedtuple("InputSpec", "name shape dtype range max_shape", defaults=(None, None))
 
 
 def cpu_has_bf16():
@@ -164,56 +100,39 @@ def _specs_from_program_desc(path):
     return dict(sorted(specs.items(), key=lambda kv: fed[kv[0]]))
 
 
+def _limits(entry, name):
+    """(range, max_shape) an export's meta declares for one input, each None when absent."""
+    entry = entry or {}
+    rng, top = entry.get("range"), entry.get("max_shape")
+    if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and rng[0] < rng[1]):
+        raise ValueError(f"model_meta.json: input {name!r} range must be [lo, hi) with lo < hi, got {rng!r}")
+    return (tuple(int(x) for x in rng) if rng is not None else None,
+            [int(x) for x in top] if top is not None else None)
+
+
+def _check_limits(spec, a):
+    if spec.max_shape is not None:
+        if len(spec.max_shape) != a.ndim:
+            raise ValueError(f"input {spec.name!r}: rank {a.ndim} {list(a.shape)}, the model takes "
+                             f"rank {len(spec.max_shape)} (max shape {spec.max_shape})")
+        for got, most in zip(a.shape, spec.max_shape):
+            if 0 <= most < got:
+                raise ValueError(f"input {spec.name!r}: shape {list(a.shape)} exceeds the model's "
+                                 f"largest {spec.max_shape} (-1: any)")
+    if spec.range is not None:
+        lo, hi = spec.range
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"input {spec.name!r}: expected integer ids in [{lo}, {hi}), got dtype {a.dtype}")
+        if a.min() < lo or a.max() >= hi:
+            raise ValueError(f"input {spec.name!r}: values must lie in [{lo}, {hi}), got {a.min()}..{a.max()}")
+
+
 def _short_error(e):
     """Paddle errors carry C++ tracebacks; keep the lines that say what went wrong."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     key = [ln for ln in lines if "Error" in ln and not ln.startswith(("File ", "In user code"))]
     text = " | ".join(key[:3] or lines[:3])
     return f"{type(e).__name__}: {text[:1500]}"
-
-
-def _source_key(*files):
-    stats = [(os.path.abspath(f), os.stat(f)) for f in files]
-    return [[path, st.st_size, st.st_mtime_ns] for path, st in stats]
-
-
-def onnx_model_for(model_file, params_file):
-    """``<prefix>.onnx`` beside the export, converted once with paddle2onnx. A sidecar
-    ``<prefix>.onnx.source`` records the size and mtime of the files it came from, and any
-    difference (a new export, an older one copied back) converts again. Written atomically, so
-    workers starting together are safe. Where the export dir is read-only, the copy goes to a
-    per-user cache in the temp dir, named by the same key."""
-    import hashlib
-    import tempfile
-    if params_file is None:
-        raise ValueError(f"{model_file}: a one-file-per-parameter 1.x export cannot be converted to "
-                         f"ONNX; re-export it")
-    key = _source_key(model_file, params_file)
-    target = os.path.splitext(model_file)[0] + ".onnx"
-    if not os.access(os.path.dirname(target), os.W_OK):
-        cache = os.path.join(tempfile.gettempdir(), f"ernie-onnx-{os.getuid() if hasattr(os, 'getuid') else 0}")
-        os.makedirs(cache, exist_ok=True)
-        digest = hashlib.sha1(json.dumps(key).encode("utf-8")).hexdigest()[:16]
-        target = os.path.join(cache, f"{digest}.onnx")
-    source = target + ".source"
-    try:
-        with open(source, encoding="utf-8") as f:
-            if json.load(f) == key and os.path.isfile(target):
-                return target
-    except (OSError, ValueError):
-        pass
-    from inference.onnx_export import convert_files
-    tmp = os.path.join(os.path.dirname(target), f".{os.getpid()}.{os.path.basename(target)}")
-    try:
-        convert_files(model_file, params_file, tmp)
-        os.replace(tmp, target)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(key, f)
-        os.replace(tmp, source)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return target
 
 
 def check_options(precision="fp32", backend="paddle", use_gpu=False, use_onednn=True):
@@ -281,7 +200,9 @@ class Predictor:
             self._init_onnxruntime(num_threads, declared)
         else:
             self._init_paddle(num_threads, use_onednn, use_gpu, gpu_mem_mb, gpu_id)
-        self.input_specs = [InputSpec(n, *declared.get(n, (None, None)))
+        limits = {e.get("name"): e for e in (read_meta(model_dir_or_prefix) or {}).get("inputs") or []
+                  if isinstance(e, dict)}
+        self.input_specs = [InputSpec(n, *declared.get(n, (None, None)), *_limits(limits.get(n), n))
                             for n in self.input_names]
 
     def _init_onnxruntime(self, num_threads, declared):
@@ -350,6 +271,7 @@ class Predictor:
                                          f"not match the declared {spec.shape}")
             if a.ndim == 0 or 0 in a.shape:
                 raise ValueError(f"input {spec.name!r}: empty or scalar shape {list(a.shape)}")
+            _check_limits(spec, a)
             out.append(np.ascontiguousarray(a))
         return out
 
@@ -378,3 +300,47 @@ class Predictor:
     def __repr__(self):
         return (f"Predictor({self.model_file!r}, inputs={self.input_names}, "
                 f"outputs={self.output_names})")
+
+
+def random_feed(predictor, batch=2, seq=16, seed=0):
+    """Valid random inputs for any export: unknown dims become ``batch`` then ``seq``; integer
+    inputs lie in their declared ``range`` (else [0, 100)), float inputs are ones."""
+    rng = np.random.default_rng(seed)
+    feed = []
+    for spec in predictor.input_specs:
+        shape = list(spec.shape) if spec.shape is not None else [-1, -1]
+        shape = [d if d >= 0 else (batch if k == 0 else seq) for k, d in enumerate(shape)]
+        dtype = spec.dtype if spec.dtype is not None else np.dtype("int64")
+        if np.issubdtype(dtype, np.integer):
+            lo, hi = spec.range or (0, 100)
+            feed.append(rng.integers(lo, hi, size=shape).astype(dtype))
+        else:
+            feed.append(np.ones(shape, dtype))
+    return feed
+
+
+def check_onnx(model_dir, onnx_file, feed=None):
+    """``{output name: max abs diff}`` between paddle.inference and onnxruntime on ``feed``
+    (default: :func:`random_feed`), or None when onnxruntime is not installed."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    meta = read_meta(model_dir) or {}
+    pred = Predictor(model_dir)
+    feed = random_feed(pred) if feed is None else feed
+    ref = pred.predict(feed)
+    sess = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    if sorted(names) != sorted(pred.input_names):
+        raise ValueError(f"ONNX inputs {names} differ from the export's {pred.input_names}")
+    got = sess.run(None, dict(zip(pred.input_names, feed)))
+    if len(got) != len(ref):
+        raise ValueError(f"ONNX gives {len(got)} outputs, the export {len(ref)}")
+    labels = meta.get("outputs") or pred.output_names
+    diffs = {}
+    for name, a, b in zip(labels, ref, got):
+        if a.shape != b.shape:
+            raise ValueError(f"output {name}: shape {list(b.shape)} in ONNX vs {list(a.shape)}")
+        diffs[name] = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+    return diffs
