@@ -189,9 +189,15 @@ def _abs(p):
 
 
 def _batches(task, examples, batch_size, in_tokens=False, shuffle_seed=None):
+    """Training batches (``shuffle_seed``: shuffled, repeated, of similar lengths) or evaluation
+    batches: in length order, which pads least; every metric here is order-free."""
+    if shuffle_seed is None:
+        examples = sorted(examples, key=lambda e: len(e[0]))
     ds = propeller.data.Dataset.from_list(examples)
     if shuffle_seed is not None:
         ds = ds.shuffle(len(examples), seed=shuffle_seed).repeat()
+        if not in_tokens:  # batches of similar lengths: half the padding, twice the speed
+            ds = ds.bucket_by_length(batch_size, key=lambda e: len(e[0]), seed=shuffle_seed)
     if in_tokens:
         rows, pads = ds, task.pad_values
         ds = propeller.data.Dataset.from_generator_func(lambda: token_batches(iter(rows), batch_size, pads))
