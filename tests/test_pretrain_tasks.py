@@ -7,8 +7,8 @@ import pytest
 from ernie.pretraining.encode import Lexicon, SentenceEncoder
 from ernie.pretraining.masking import mask_units
 from ernie.pretraining.shards import CAPITALIZED, KNOWLEDGE, UNIT_START, WORD_START, Document, MemoryCorpus
-from ernie.pretraining.tasks import (TASKS, Example, PretrainTask, TaskContext, build_task, register_task,
-                                     sr_class, sr_num_classes)
+from ernie.pretraining.tasks import (TASKS, Example, KnowledgeMasking, PretrainTask, TaskContext, build_task,
+                                     register_task, sr_class, sr_num_classes)
 from ernie.tokenizing import FullTokenizer, build_vocab, save_vocab
 
 ZH_DOCS = [
@@ -390,3 +390,20 @@ def test_cjk_word_shortcut_gives_the_tokenizer_output(tok):
     for line in ["张三 在 北京大学 读书 。", "鬱鬱 蔥蔥 龘 的 Paris ， １月 ７日", "我在北京大学读书", "中國 人民 銀行"]:
         a, b = fast.encode(line), slow.encode(line)
         assert a.ids.tolist() == b.ids.tolist() and a.marks.tolist() == b.marks.tolist(), line
+
+
+def test_km_packing_fills_short_documents_with_others(tok, zh):
+    ctx = ctx_for(tok, zh, max_seqlen=48)
+    plain, packed = build_task("km", levels={"char": 1.0}), build_task("km", levels={"char": 1.0}, pack=True)
+    rng = np.random.RandomState(0)
+    short = zh[2]  # "甲 乙 丙 。 / 丙 丁 。": a few tokens
+    lens_plain, lens_packed = [], []
+    for _ in range(30):
+        a, b = plain.build(short, rng, ctx), packed.build(short, rng, ctx)
+        lens_plain.append(len(a.token_ids))
+        lens_packed.append(len(b.token_ids))
+        assert len(b.token_ids) <= 48 and b.token_ids[0] == tok.cls_id and b.token_ids[-1] == tok.sep_id
+        seps = np.flatnonzero(b.labels == tok.sep_id)
+        assert not len(seps), "a [SEP] was a target"
+        assert (b.token_ids == tok.sep_id).sum() >= 2  # spans of other documents joined
+    assert max(lens_plain) < 16 and np.mean(lens_packed) > 48 - KnowledgeMasking.MIN_PACKED - 2

@@ -241,11 +241,22 @@ def main(argv=None):
         s.add_argument("--data_dir", required=True, help="holds {train,dev,test}.tsv or such directories")
         s.add_argument("--json", help="also write the numbers to this JSON file")
         s.add_argument("--on_bad_line", choices=("error", "skip"), default="error")
+        if name == "sentiment":
+            s.add_argument("--ngram_ranges", default=",".join(f"{a}-{b}" for a, b in NGRAM_RANGES),
+                           help="char n-gram ranges to try, e.g. 1-2,1-3 (chosen on dev)")
+            s.add_argument("--Cs", default=",".join(f"{c:g}" for c in CS), help="inverse regularisation strengths to try")
     args = p.parse_args(argv)
     setup_logging("ernie", level=logging.WARNING)  # skipped lines yes, header notices no
-    run = ner_baselines if args.task == "ner" else classification_baselines
     try:
-        res = run(args.data_dir, on_bad_line=args.on_bad_line)
+        if args.task == "ner":
+            res = ner_baselines(args.data_dir, on_bad_line=args.on_bad_line)
+        else:
+            try:
+                ranges = [tuple(int(x) for x in r.split("-")) for r in args.ngram_ranges.split(",")]
+                cs = [float(c) for c in args.Cs.split(",")]
+            except ValueError:
+                p.error("--ngram_ranges takes lo-hi[,lo-hi...] and --Cs numbers[,...]")
+            res = classification_baselines(args.data_dir, ranges, cs, on_bad_line=args.on_bad_line)
     except (BadLineError, DataError, FileNotFoundError) as e:  # bad input: the message says where
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -119,6 +119,11 @@ class IdCorpus:
     def __len__(self):
         return len(self.rows)
 
+    def token_counts(self, size):
+        """How often each token id occurs in the rows."""
+        ids = np.concatenate([r.token_ids for r in self.rows])
+        return np.bincount(ids[(ids >= 0) & (ids < size)], minlength=size)[:size]
+
     def check_ids(self, vocab_size, type_vocab_size):
         """Drop (and count, with a warning) rows whose ids fall outside the model's tables: an id
         past the embedding table would fail the run at some step far into it."""

@@ -110,6 +110,20 @@ class MultiTaskPretrainModel(propeller.train.Model):
                 else propeller.metrics.Mean()
         return out
 
+    def init_output_bias(self, token_counts):
+        """Start every masked-LM head at the corpus's unigram distribution (its output bias = the
+        log frequencies, add-one smoothed): a model from scratch spends its first hundreds of steps
+        learning just that (the KM loss sits at the unigram entropy), and training from there ends
+        lower for the same budget (bench/RESULTS.md). Restoring or warm-starting overwrites it."""
+        counts = np.asarray(token_counts, dtype="float64") + 1.0
+        logp = np.log(counts / counts.sum()).astype("float32")
+        for task, head in zip(self.tasks, self.heads):
+            if task.level == "mlm":
+                bias = head.mlm.decoder_bias
+                if list(bias.shape) != [len(logp)]:
+                    raise ValueError(f"{len(logp)} token counts for a vocabulary of {bias.shape[0]}")
+                bias.set_value(logp)
+
     def checkpoint_aliases(self):
         """Pre-training heads of ERNIE 1.0 / PaddleNLP checkpoints initialise ours (see
         ernie.checkpoint.match_name): the masked-LM head (``cls.predictions.*``) the first mlm task's,

@@ -367,7 +367,11 @@ def train(cfg, run_config_overrides=None, hparam_overrides=None, init_checkpoint
     """Pre-train as the schedule config says (resuming from model_dir's newest checkpoint);
     ``save_dir``: write the final model there (save_pretrained layout, with vocab.txt). Returns
     the trainer's RunState. Both front ends (this module's and ``ernie.pretraining.ernie1``) call it."""
-    run = build_run(cfg, run_config_overrides, hparam_overrides)
+    return train_run(build_run(cfg, run_config_overrides, hparam_overrides), init_checkpoint, save_dir)
+
+
+def train_run(run, init_checkpoint=None, save_dir=None):
+    """Train a :class:`PretrainRun` (see :func:`train`)."""
     log.info("%s", run.schedule.describe())
     corpus = run.stream.corpus
     log.info("corpus: %d %s, %d tokens; model: hidden %d, %d layers, vocab %d; tasks: %s", len(corpus),
@@ -378,6 +382,8 @@ def train(cfg, run_config_overrides=None, hparam_overrides=None, init_checkpoint
     # split_batches="none": each rank's stream already reads its own share of the documents
     learner = propeller.Learner(functools.partial(MultiTaskPretrainModel, tasks=run.tasks), run.run_config,
                                 run.hparams, ws, split_batches="none")
+    if hasattr(corpus, "token_counts") and any(t.level == "mlm" for t in run.tasks):
+        learner.model.init_output_bias(corpus.token_counts(run.config.vocab_size))
     accum = int(run.hparams.get("gradient_accumulation_steps", 1))
     curve = TaskCurveHook(learner.model, run.run_config.model_dir, run.schedule, accum)
     state = learner.train(run.stream, train_hooks=[StageHook(run.schedule), curve], eval_datasets=run.evals)

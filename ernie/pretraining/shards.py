@@ -124,6 +124,15 @@ class ShardCorpus:
         return Document([Sentence(tokens[offs[j]:offs[j + 1]], marks[offs[j]:offs[j + 1]])
                          for j in range(s1 - s0)], index=i)
 
+    def token_counts(self, size=None):
+        """How often each token id occurs in the corpus (one bincount per shard)."""
+        size = int(size or self.vocab_size or 0)
+        counts = np.zeros(size, dtype="int64")
+        for k in range(len(self._shards)):
+            c = np.bincount(np.asarray(self._open(k)[0]), minlength=size)
+            counts += c[:size]
+        return counts
+
     def documents(self, rank=0, world=1, worker=0, num_workers=1):
         """Stream this (rank, worker)'s share of the documents in corpus order."""
         for i in partition(len(self), rank, world, worker, num_workers):
