@@ -29,13 +29,14 @@ import paddle
 
 from ernie.checkpoint import load_config, load_into, load_state
 from ernie.modeling import HEADS, ErnieModel, attention_bias
+from ernie.service.text_predictor import ernie_role_limits
 from propeller.fsutil import atomic_dir
 from propeller.inference.export import export_inference_model
 
 VOCAB_FILE = "vocab.txt"
 
 __all__ = ["TASK_OUTPUTS", "parse_encode_layer", "canonical_encode_layer", "ErnieEncoderExport",
-           "ernie_input_spec", "ernie_input_limits", "load_ernie_checkpoint", "export_ernie", "find_vocab",
+           "ernie_input_spec", "ernie_input_limits", "ernie_role_limits", "load_ernie_checkpoint", "export_ernie", "find_vocab",
            "sample_feed"]
 
 log = logging.getLogger("ernie.export")
@@ -105,15 +106,14 @@ def ernie_input_spec(with_pos_ids=False, with_input_mask=False):
     return spec
 
 
+_NAME_ROLES = {"src_ids": "src", "sent_ids": "sent", "pos_ids": "pos", "input_mask": "mask"}
+
+
 def ernie_input_limits(config, names=("src_ids", "sent_ids", "pos_ids", "input_mask")):
-    """What each named [batch, seq] input of an ERNIE model may hold: ids inside their embedding
-    table, no longer than the position table. (Out of range, paddle.inference reads past the
-    table instead of failing.)"""
-    longest = [-1, int(config.max_position_embeddings)]
-    tables = {"src_ids": config.vocab_size, "sent_ids": config.type_vocab_size,
-              "pos_ids": config.max_position_embeddings, "input_mask": None}
-    return {n: dict({"max_shape": longest}, **({"range": [0, int(tables[n])]} if tables[n] else {}))
-            for n in names}
+    """:func:`ernie_role_limits` for the inputs of our exports, by name (``input_limits`` of
+    :func:`propeller.inference.export.export_inference_model`)."""
+    by_role = ernie_role_limits(config)
+    return {n: by_role[_NAME_ROLES[n]] for n in names}
 
 
 class _HeadExport(paddle.nn.Layer):

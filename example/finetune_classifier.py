@@ -24,4 +24,4 @@ from ernie.finetune.classifier import ClassificationTask  # noqa: E402
 from ernie.finetune.runner import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(ClassificationTask)
+    sys.exit(main(ClassificationTask))

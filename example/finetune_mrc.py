@@ -22,4 +22,4 @@ from ernie.finetune.mrc import MrcTask  # noqa: E402
 from ernie.finetune.runner import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(MrcTask)
+    sys.exit(main(MrcTask))

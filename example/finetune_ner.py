@@ -23,4 +23,4 @@ from ernie.finetune.ner import NerTask  # noqa: E402
 from ernie.finetune.runner import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(NerTask)
+    sys.exit(main(NerTask))

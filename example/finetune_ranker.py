@@ -21,4 +21,4 @@ from ernie.finetune.ranker import RankingTask  # noqa: E402
 from ernie.finetune.runner import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(RankingTask)
+    sys.exit(main(RankingTask))

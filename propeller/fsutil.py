@@ -12,10 +12,13 @@ This module must not import paddle: Propeller's trainer and non-Paddle tools use
 import contextlib
 import errno
 import os
+import re
 import shutil
 import uuid
 
-__all__ = ["atomic_dir", "atomic_file", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_dir", "atomic_file", "atomic_write_bytes", "atomic_write_text", "remove_stale_tmp"]
+
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-[0-9a-f]{12}$")
 
 
 def _sibling(final_path, tag):
@@ -141,3 +144,29 @@ def atomic_write_bytes(path, data):
 def atomic_write_text(path, text, encoding="utf-8"):
     """Text version of :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode(encoding))
+
+
+def remove_stale_tmp(parent, name_pattern=None):
+    """Remove the ``.<name>.tmp-*`` entries a killed writer left in ``parent`` (only those whose
+    ``<name>`` fully matches ``name_pattern``, a regex, when given). Call it only when no
+    writer can be running (a trainer at start). ``.old-*`` entries are kept: one may be the only
+    copy of its target. Returns the removed paths."""
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for entry in names:
+        m = _TMP_NAME.match(entry)
+        if m is None or (name_pattern is not None and not re.fullmatch(name_pattern, m.group("name"))):
+            continue
+        path = os.path.join(parent, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                continue
+        removed.append(path)
+    return removed

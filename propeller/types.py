@@ -4,12 +4,18 @@ Nothing here imports paddle, so configs can be parsed and checked cheaply (and i
 that never train).
 """
 import copy
+import difflib
 import enum
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-__all__ = ["RunMode", "RunConfig", "HParams", "ModelSpec", "InferenceSpec", "WarmStartSetting"]
+__all__ = ["RunMode", "RunConfig", "HParams", "USER_NAMESPACE", "check_hparams", "ModelSpec", "InferenceSpec",
+           "WarmStartSetting"]
+
+# hparams under this key are the user's own (a custom model reads ``hparams.user[...]``):
+# never checked against the known keys
+USER_NAMESPACE = "user"
 
 
 class RunMode(enum.IntEnum):
@@ -144,8 +150,32 @@ def _check_runconfig_value(key, value, source):
     return value
 
 
+def check_hparams(hparams, known, source=None):
+    """Raise ValueError for the first key of ``hparams`` (a dict or HParams) that is not in
+    ``known``, naming it and the closest known key: a typo (``learnig_rate``) would otherwise be
+    silently ignored and the run would train with the default. Keys under ``"user"`` (a dict)
+    are the user's own and never checked; a model declares the keys it reads in ``HPARAMS``."""
+    known = set(known) | {USER_NAMESPACE}
+    for key in hparams:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = " (did you mean %r?)" % close[0] if close else ""
+        raise ValueError(
+            "%sunknown hparam %r%s. Keys of your own go under \"%s\": {...} (or in the model's "
+            "HPARAMS); known keys: %s" % (_where(source), key, hint, USER_NAMESPACE, ", ".join(sorted(known))))
+    user = hparams[USER_NAMESPACE] if USER_NAMESPACE in hparams else None
+    if user is not None and not isinstance(user, dict):
+        raise ValueError("%shparam %r must be a dict of your own keys, got %s"
+                         % (_where(source), USER_NAMESPACE, type(user).__name__))
+
+
 class HParams:
     """Hyper-parameters: a flat dict with attribute access.
+
+    Strictness lives where the readers are known: the trainer checks the hparams against the
+    keys the model, the optimiser and the trainer read (:func:`check_hparams`), so an unknown
+    key is an error; your own keys go under ``"user": {...}``.
 
     ``hp.learning_rate`` and ``hp['learning_rate']`` both work; a missing name raises
     AttributeError/KeyError naming it (so ``hasattr`` and ``getattr(hp, k, default)`` work).
@@ -201,6 +231,11 @@ class HParams:
 
     def get(self, key, default=None):
         return self._values.get(key, default)
+
+    def check(self, known, source=None):
+        """:func:`check_hparams` on these values; returns self."""
+        check_hparams(self._values, known, source)
+        return self
 
     # --- combination / conversion
     def join(self, other):

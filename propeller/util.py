@@ -15,6 +15,7 @@ import ast
 import json
 import os
 
+from propeller.cli import add_debug_argument
 from propeller.types import HParams, RunConfig
 
 __all__ = ["ArgumentParser", "parse_runconfig", "parse_hparam", "load_dict", "strip_comments"]
@@ -43,6 +44,7 @@ class ArgumentParser(argparse.ArgumentParser):
             help="hyper-parameters: a file or a dict literal; repeatable, later ones override "
             "earlier ones (env fallback: %s)" % ENV_HPARAMS,
         )
+        add_debug_argument(self)
 
 
 def strip_comments(text):

@@ -61,6 +61,7 @@ class TinyModel(propeller.train.Model):
     """Batch: (ids, index, label). ``index`` is only recorded (in training), never computed with."""
 
     seen = None  # a list to record example indices into, or None
+    HPARAMS = frozenset({"dropout"})  # the model's own hparam: declared, so the trainer accepts it
 
     def __init__(self, hparams, mode, run_config):
         super().__init__(hparams, mode, run_config)

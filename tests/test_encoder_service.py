@@ -172,14 +172,15 @@ def test_malformed_requests_get_errors_and_serving_goes_on(ckpt, server):
     good_ids = np.array([ckpt["tok"].encode(TEXTS[0])[0]], dtype=np.int64)
     bad = {
         b"\x00garbage\xff": "not a valid Slots",
-        wire.serialize([good_ids[0]]): "must be \\[batch, seq\\]",
-        wire.serialize([good_ids.astype(np.float32)]): "must be integers",
-        wire.serialize([np.array([[1, vocab]])]): "must lie in",
-        wire.serialize([np.array([[1, -3]])]): "must lie in",
-        wire.serialize([good_ids, np.full_like(good_ids, 5)]): "sentence type ids",
-        wire.serialize([good_ids, good_ids[:, :2]]): "shape",
+        wire.serialize([good_ids[0]]): "expected a \\[batch, seq\\] array",
+        wire.serialize([good_ids.astype(np.float32)]): "float32 cannot be safely cast",
+        wire.serialize([np.array([[1, vocab]])]): "src_ids'\\): values must lie in",
+        wire.serialize([np.array([[1, -3]])]): "src_ids'\\): values must lie in",
+        wire.serialize([good_ids, np.full_like(good_ids, 5)]): "sent_ids'\\): values must lie in \\[0, 2\\)",
+        wire.serialize([good_ids, good_ids[:, :2]]): "seq dim \\(axis 1\\) is 2",
+        wire.serialize([good_ids, good_ids[:1].repeat(2, 0)]): "batch dim \\(axis 0\\) is 2",
         wire.serialize([good_ids, good_ids, good_ids]): "expected \\[src_ids\\]",
-        wire.serialize([np.ones((1, 65), np.int64)]): "max_position_embeddings",
+        wire.serialize([np.ones((1, 65), np.int64)]): "exceeds the model's largest",
         wire.serialize([np.ones((100, 50), np.int64)]): "exceed the limit",
         wire.serialize([]): "no tensors",
     }
@@ -225,7 +226,7 @@ def test_client_errors(ckpt, server):
         with pytest.raises(TypeError):
             client([1, 2])
     with ErnieClient(ckpt["vocab"], "127.0.0.1", server["port"], max_seqlen=100) as client:
-        with pytest.raises(ServerError, match="max_position_embeddings"):
+        with pytest.raises(ServerError, match="exceeds the model's largest"):
             client(["好" * 80])
 
 

@@ -183,11 +183,11 @@ def test_text_predictor_ids_and_errors(ckpt, cls_export):
     by_ids, = p.predict_ids([e[0] for e in enc], [e[1] for e in enc])
     np.testing.assert_allclose(by_ids, by_text, atol=1e-6)
     vocab = read_meta(cls_export)["config"]["vocab_size"]
-    with pytest.raises(ValueError, match="token ids must lie in"):
+    with pytest.raises(ValueError, match=r"slot 0 \('src_ids'\): values must lie in"):
         p.predict_ids([[1, vocab, 2]])
-    with pytest.raises(ValueError, match="sentence type ids"):
+    with pytest.raises(ValueError, match=r"slot 1 \('sent_ids'\): values must lie in \[0, 2\)"):
         p.predict_ids([[1, 5, 2]], [[0, 2, 0]])
-    with pytest.raises(ValueError, match="max_position_embeddings"):
+    with pytest.raises(ValueError, match=r"src_ids'\): shape \[1, 65\] exceeds the model's largest \[-1, 64\]"):
         p.predict_ids([[1] * 65])
     with pytest.raises(ValueError, match="second ones"):
         p.predict(["a", "b"], ["c"])

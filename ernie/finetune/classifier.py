@@ -37,6 +37,8 @@ class ClassifierModel(ErnieTaskModel):
     """Logits [B, num_labels] from the pooled [CLS] vector; with num_labels 1 a regression
     score trained with mean squared error."""
 
+    HPARAMS = frozenset({"num_labels"})
+
     def build_net(self, config, hparams):
         self.num_labels = int(hparams.get("num_labels", 2))
         return ErnieForSequenceClassification(config, num_labels=self.num_labels)
@@ -139,8 +141,8 @@ class ClassificationTask(Task):
 
     def has_labels(self, files):
         """False for a test set without a label column (GLUE test files)."""
-        with open(files[0], encoding="utf-8") as f:
-            first = f.readline().rstrip("\r\n").split("\t")
+        with open(files[0], "rb") as f:  # a bad byte here is reported with its line by read_tsv
+            first = f.readline().decode("utf-8", "replace").rstrip("\r\n").split("\t")
         names = [x.strip().lower() for x in first]
         return not ("text_a" in names and "label" not in names)
 

@@ -7,7 +7,7 @@ import os
 
 import propeller.paddle as propeller
 from ernie.checkpoint import load_config, load_into
-from ernie.export import ernie_input_limits, ernie_input_spec
+from ernie.export import TASK_OUTPUTS, ernie_input_limits, ernie_input_spec
 from ernie.modeling import ErnieConfig
 
 log = logging.getLogger("ernie.finetune")
@@ -119,8 +119,27 @@ class ErnieTaskModel(propeller.train.Model):
     def forward(self, src_ids, sent_ids):
         return self.net(src_ids, token_type_ids=sent_ids)
 
+    # the ernie.export head kind of the exported model (its output names and per-token outputs)
+    EXPORT_KIND = "sequence_classification"
+    # the hparams of every fine-tuning run: the network (set by the runner) and the runner's
+    # batching (ernie.finetune.runner reads them from the same HParams)
+    HPARAMS = frozenset({"ernie_config", "batch_size", "eval_batch_size", "epoch", "in_tokens"})
+
     def inference_spec(self):
         return ernie_input_spec()
+
+    def output_names(self):
+        return list(TASK_OUTPUTS[self.EXPORT_KIND][0])
+
+    def export_meta(self):
+        """What ``inference.export`` writes for a checkpoint, so best_inference/ is served and
+        read the same way (the tokenizer entry comes from the runner, which knows the vocab)."""
+        model = {"kind": self.EXPORT_KIND}
+        num_labels = getattr(self, "num_labels", None)
+        if num_labels is not None and self.EXPORT_KIND != "span":
+            model["num_labels"] = int(num_labels)
+        return {"model": model, "per_token_outputs": list(TASK_OUTPUTS[self.EXPORT_KIND][1]),
+                "config": self.config.to_dict()}
 
     def input_limits(self):
         return ernie_input_limits(self.config, [s.name for s in ernie_input_spec()])

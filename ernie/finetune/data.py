@@ -21,8 +21,8 @@ from propeller.data import BadLineError
 
 log = logging.getLogger("ernie.finetune")
 
-__all__ = ["BadLineError", "BadLines", "Columns", "split_files", "read_tsv", "read_label_map", "pad_batch",
-           "token_batches", "KNOWN_COLUMNS"]
+__all__ = ["BadLineError", "BadLines", "Columns", "split_files", "decode_line", "read_tsv", "read_text",
+           "read_label_map", "pad_batch", "token_batches", "KNOWN_COLUMNS"]
 
 KNOWN_COLUMNS = ("qid", "text_a", "text_b", "label")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -50,8 +50,35 @@ class BadLines:
             log.warning("[%s] skipping bad line %s: %s", self.name, where, why)
 
     def report(self):
-        if self.count:
-            log.warning("[%s] %d bad line(s) skipped", self.name, self.count)
+        """Log the total of a skip mode run (also when it is 0, so a clean run says so)."""
+        if self.policy == "skip":
+            (log.warning if self.count else log.info)("[%s] %d bad line(s) skipped in total", self.name, self.count)
+
+
+def decode_line(raw):
+    """A line's text; ValueError (a bad line, like any other) naming the first undecodable byte.
+    Data is decoded line by line so one bad byte costs one line, with its file and number."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not valid UTF-8 (byte {raw[e.start:e.start + 1]!r} at column {e.start + 1})") from None
+
+
+def read_text(path, raw=None):
+    """A whole file's text (JSON data; ``raw``: its bytes or text, already read); BadLineError
+    naming the file and line of undecodable bytes."""
+    if raw is None:
+        with open(path, "rb") as f:
+            raw = f.read()
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise BadLineError(f"{path}:{line}: not valid UTF-8 (byte {raw[e.start:e.start + 1]!r})") from None
 
 
 def split_files(data_dir, split, exts=(".tsv",)):
@@ -116,8 +143,13 @@ def read_tsv(files, layouts, bad, required=("text_a",)):
     are ignored; a bad line goes to ``bad``)."""
     for path in files:
         cols = Columns(layouts, required)
-        with open(path, encoding="utf-8", newline="\n") as f:
-            for lineno, line in enumerate(f, 1):
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = decode_line(raw)
+                except ValueError as e:
+                    bad(path, lineno, str(e))
+                    continue
                 line = line.rstrip("\n").rstrip("\r")
                 if not line.strip():
                     continue

@@ -145,4 +145,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from propeller.cli import run_main  # user errors: one message, exit status 2
+    sys.exit(run_main(main))

@@ -30,6 +30,7 @@ import numpy as np
 import paddle.nn.functional as F
 
 from ernie.finetune.common import ErnieTaskModel
+from ernie.finetune.data import read_text
 from ernie.finetune.runner import Task, predict_rows
 from ernie.modeling import ErnieForQuestionAnswering
 from propeller.data import BadLineError
@@ -327,6 +328,9 @@ class _SpanMetric(Metric):
 class MrcModel(ErnieTaskModel):
     """Start and end logits [B, S]; labels ``(start [B], end [B], feature ids [B])``."""
 
+    HPARAMS = frozenset({"max_seqlen", "n_best", "max_answer_len"})
+    EXPORT_KIND = "span"
+
     def __init__(self, hparams, mode=None, run_config=None, store=None):
         super().__init__(hparams, mode, run_config)
         self.store = store if store is not None else FeatureStore()
@@ -398,8 +402,7 @@ class MrcTask(Task):
     def read(self, files, bad):
         out = []
         for path in files:
-            with open(path, encoding="utf-8") as f:
-                out.extend(read_squad(path, f.read(), self.reader, self.store, bad))
+            out.extend(read_squad(path, read_text(path), self.reader, self.store, bad))
         return out
 
     def data_num(self, examples):
@@ -414,7 +417,8 @@ class MrcTask(Task):
 
     def predict(self, learner, inp, out, bad):
         """stdin: one SQuAD JSON document (answers optional); stdout: ``{id: answer}`` JSON."""
-        feats = read_squad("<stdin>", inp.read(), self.reader, self.store, bad, with_answers=False)
+        feats = read_squad("<stdin>", read_text("<stdin>", inp.read()), self.reader, self.store, bad,
+                           with_answers=False)
         rows = predict_rows(self, learner, [f[:2] for f in feats])
         fids = [int(f[4]) for f in feats]
         answers = self.store.decode(fids, [r[0] for r in rows], [r[1] for r in rows], self.n_best,

@@ -33,6 +33,13 @@ def split_units(text):
 class NerModel(ErnieTaskModel):
     """Per-token logits [B, S, num_labels]; labels [B, S] with -1 where nothing is scored."""
 
+    HPARAMS = frozenset({"labels"})
+    EXPORT_KIND = "token_classification"
+
+    @property
+    def num_labels(self):
+        return len(self.labels)
+
     def build_net(self, config, hparams):
         self.labels = list(hparams.get("labels") or MSRA_LABELS)
         return ErnieForTokenClassification(config, num_labels=len(self.labels))

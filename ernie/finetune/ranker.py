@@ -25,6 +25,8 @@ _COLUMNS = ("qid", "text_a", "text_b")
 class RankerModel(ErnieTaskModel):
     """Logits [B, 2]; labels are ``(relevance [B], query ids [B])``."""
 
+    num_labels = 2
+
     def build_net(self, config, hparams):
         return ErnieForSequenceClassification(config, num_labels=2)
 

@@ -10,6 +10,7 @@ Outputs in ``model_dir`` (run_config; default ``./output``):
   task.json                    model config, labels, tokenizer files: what --do_predict needs
 """
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -20,8 +21,10 @@ import numpy as np
 
 import propeller.paddle as propeller
 from ernie.finetune.common import MODEL_FIELDS, build_tokenizer, check_vocab, load_weights, resolve_ernie_config
-from ernie.finetune.data import BadLineError, BadLines, Columns, HeaderError, split_files, token_batches
+from ernie.finetune.data import BadLineError, BadLines, Columns, HeaderError, decode_line, split_files, token_batches
+from propeller.cli import run_main
 from propeller.fsutil import atomic_write_text
+from propeller.train.trainer import known_hparams
 from propeller.log import setup_logging
 
 log = logging.getLogger("ernie.finetune")
@@ -225,19 +228,25 @@ def _read_split(task, args, split, required=False):
 
 
 def main(task_cls, argv=None):
+    """The command line of a fine-tuning example. User errors (a bad config or hparam key, a
+    missing or corrupt file, a bad data line) are one message and exit status 2
+    (:func:`propeller.cli.run_main`; ``--debug`` shows the traceback)."""
+    return run_main(functools.partial(_main, task_cls), argv)
+
+
+def _main(task_cls, argv=None):
     setup_logging("ernie")
     parser = make_parser(task_cls)
     args = parser.parse_args(argv)
     run_config = propeller.parse_runconfig(args)
     hparams = propeller.parse_hparam(args)
+    # a typo (learnig_rate) must not train silently with the default: refuse it before any work
+    hparams.check(known_hparams(task_cls.model_class) | MODEL_FIELDS, source="--hparam")
     if run_config.model_dir is None:
         run_config = run_config.replace(model_dir="output")
-    try:
-        if args.do_predict:
-            return predict(task_cls, args, parser.task_flags, run_config, hparams)
-        return train(task_cls, args, parser.task_flags, run_config, hparams)
-    except BadLineError as e:  # a data problem, not a bug: the message (file:line: why) is enough
-        raise SystemExit(f"error: {e}") from None
+    if args.do_predict:
+        return predict(task_cls, args, parser.task_flags, run_config, hparams)
+    return train(task_cls, args, parser.task_flags, run_config, hparams)
 
 
 def train(task_cls, args, task_flags, run_config, hparams):
@@ -295,8 +304,17 @@ def train(task_cls, args, task_flags, run_config, hparams):
         assets = {"config.json": config.to_dict(), TASK_FILE: meta}
         if args.vocab_file:
             assets["vocab.txt"] = args.vocab_file
+        # best_inference/inference/ carries the meta inference.export writes (outputs, model,
+        # config from the model; the tokenizer and its vocab from here), so TextPredictor and the
+        # servers take it as it is
+        tok = None
+        if args.vocab_file and not sp:
+            tok = {"class": "FullTokenizer", "vocab_file": "vocab.txt", "do_lower_case": not opts.cased,
+                   "max_seqlen": opts.max_seqlen}
+        infer_assets = {"vocab.txt": args.vocab_file} if args.vocab_file else {}
         exporters = [propeller.BestExporter(os.path.join(model_dir, BEST_DIR), cmp_fn=cmp, assets=assets),
-                     propeller.BestInferenceModelExporter(os.path.join(model_dir, BEST_INFERENCE_DIR), cmp_fn=cmp)]
+                     propeller.BestInferenceModelExporter(os.path.join(model_dir, BEST_INFERENCE_DIR), cmp_fn=cmp,
+                                                          assets=infer_assets, meta={"tokenizer": tok})]
     else:
         log.warning("no dev set: no evaluation during training and no best-model export")
     ws = None
@@ -355,7 +373,8 @@ def predict(task_cls, args, task_flags, run_config, hparams):
     learner = propeller.Learner(task.model_fn(), run_config, full_hparams)
     load_weights(learner.model.net, source)
     bad = BadLines(args.on_bad_line, "predict")
-    task.predict(learner, sys.stdin, sys.stdout, bad)
+    # bytes: each line is decoded on its own, so an undecodable one is a bad line, not a crash
+    task.predict(learner, getattr(sys.stdin, "buffer", sys.stdin), sys.stdout, bad)
     bad.report()
 
 
@@ -375,9 +394,15 @@ def stdin_records(inp, layouts, bad, required=("text_a",), chunk=512):
     names the columns and gets no output line."""
     cols, buf = Columns(layouts, required=required), []
     for lineno, line in enumerate(inp, 1):
+        rec = None
+        try:
+            line = decode_line(line)
+        except ValueError as e:
+            bad("<stdin>", lineno, str(e))
+            buf.append((lineno, None))
+            continue
         line = line.rstrip("\n").rstrip("\r")
         fields = line.split("\t")
-        rec = None
         if not line.strip():
             bad("<stdin>", lineno, "empty line")
         else:

@@ -11,6 +11,7 @@ are masked a whole word at a time with that probability, else character by chara
 import gzip
 import logging
 import os
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -48,22 +49,37 @@ def parse_id_line(line, path="<string>", lineno=0):
     return cols[0], cols[1], cols[3], nsp
 
 
+SHOWN_BAD_LINES = 10  # skipped lines logged one by one; the rest only in the total
+
+
 def read_id_file(path, on_bad_line="error", stats=None):
     """Yield ``(token_ids, type_ids, seg_labels, nsp_label)`` of one id-format file (``.gz`` or
-    text). on_bad_line: 'error' raises, 'skip' skips it, counted in ``stats['bad_lines']``."""
+    text). on_bad_line: 'error' raises, 'skip' skips it, counted in ``stats['bad_lines']``.
+    Lines are decoded one by one: undecodable bytes make a bad line like any other."""
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield parse_id_line(line, path, lineno)
-            except ValueError as e:
-                if on_bad_line != "skip":
-                    raise
-                if stats is not None:
+    stats = stats if stats is not None else {}
+    try:
+        with opener(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        raise ValueError(f"{path}:{lineno}: not valid UTF-8 (byte "
+                                         f"{raw[e.start:e.start + 1]!r} at column {e.start + 1})") from None
+                    if not line.strip():
+                        continue
+                    row = parse_id_line(line, path, lineno)
+                except ValueError as e:
+                    if on_bad_line != "skip":
+                        raise
                     stats["bad_lines"] = stats.get("bad_lines", 0) + 1
-                log.warning("skipped: %s", e)
+                    if stats["bad_lines"] <= SHOWN_BAD_LINES:
+                        log.warning("skipped: %s", e)
+                    continue
+                yield row
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a truncated or damaged .gz
+        raise ValueError(f"{path}: damaged gzip file ({type(e).__name__}: {e})") from None
 
 
 def read_filelist(path):
@@ -107,8 +123,9 @@ class IdCorpus:
                 self.rows.append(IdRow(ids, types, seg, nsp, prob))
         if too_long:
             log.warning("%s: %d rows longer than max_seqlen %d skipped", filelist, too_long, max_seqlen)
-        if stats.get("bad_lines"):
-            log.warning("%s: %d malformed lines skipped", filelist, stats["bad_lines"])
+        if on_bad_line == "skip":  # the total, 0 included: the per-line log stops after a few
+            (log.warning if stats.get("bad_lines") else log.info)(
+                "%s: %d malformed lines skipped in total", filelist, stats.get("bad_lines", 0))
         if not self.rows:
             raise ValueError(f"{filelist}: no usable rows")
         self.index = {"id_files": [[p, prob, os.path.getsize(p)] for p, prob in files],

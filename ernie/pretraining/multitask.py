@@ -39,6 +39,9 @@ def build_tasks(spec, order=None):
 class MultiTaskPretrainModel(propeller.train.Model):
     """Batch: (src, sent, pos, task_ids, stage, present, indices, labels); see pipeline.py."""
 
+    # batch_size: read by the schedule (ernie1.py passes its hparams through)
+    HPARAMS = frozenset({"ernie_config", "tasks", "task_order", "scalar_window", "batch_size"})
+
     def __init__(self, hparams, mode=propeller.RunMode.TRAIN, run_config=None, tasks=None):
         super().__init__(hparams, mode, run_config)
         cfg = hparams.ernie_config

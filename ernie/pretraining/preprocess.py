@@ -270,6 +270,8 @@ def build_shards(corpus, vocab, out, processes_num=1, lexicon=None, seed=1, toke
     if bad_total:
         log.warning("%d malformed lines skipped%s:\n  %s", bad_total,
                     f" (first {MAX_REPORTED} shown)" if bad_total > MAX_REPORTED else "", "\n  ".join(reports))
+    else:  # the total of the skip mode, also when there is nothing to skip
+        log.info("0 malformed lines skipped")
     return index
 
 
@@ -303,4 +305,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from propeller.cli import run_main  # user errors: one message, exit status 2
+    sys.exit(run_main(main))

@@ -328,6 +328,9 @@ def build_run(cfg, run_config_overrides=None, hparam_overrides=None):
     rc.update(run_config_overrides or {})
     if not rc.get("model_dir"):
         raise ValueError("run_config.model_dir is required (in the schedule config or --run_config)")
+    # a typo'd key fails now, not after the corpus is loaded (the Learner checks the same)
+    propeller.HParams(**dict(cfg.get("hparams") or {}, **(hparam_overrides or {}))).check(
+        propeller.train.trainer.known_hparams(MultiTaskPretrainModel))
     max_seqlen, batch_size, seed = int(cfg.get("max_seqlen", 128)), int(cfg.get("batch_size", 32)), int(cfg.get("seed", 0))
     vocab = ensure_vocab(data)
     corpus = load_corpus(data, rc["model_dir"], max_seqlen)
@@ -408,4 +411,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from propeller.cli import run_main  # user errors: one message, exit status 2
+    sys.exit(run_main(main))

@@ -149,4 +149,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from propeller.cli import run_main  # user errors: one message, exit status 2
+    sys.exit(run_main(main))

@@ -62,10 +62,9 @@ class EncoderPredict:
             raise ValueError(f"expected [src_ids] or [src_ids, sent_ids], got {len(arrays)} tensors")
         src = arrays[0]
         sent = arrays[1] if len(arrays) > 1 else None
-        if src.ndim != 2:
-            raise ValueError(f"src_ids must be [batch, seq], got shape {list(src.shape)}")
-        # check() names the problem (range, dtype, shape) before anything reaches paddle
-        self.feeder.check(src, sent)
+        if sent is not None and "sent" not in self.feeder.roles:
+            raise ValueError("slot 1: this model takes no sent_ids; send [src_ids] only")
+        # feed() checks ids, dtypes and dims (naming the slot) before anything reaches paddle
         outs = self.predictor.predict(self.feeder.feed(src, sent))
         return [np.asarray(outs[self.index], dtype=np.float32)]
 
@@ -129,16 +128,12 @@ def main(argv=None):
     old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     tmp = None
     try:
-        try:
-            export_dir, tmp = prepare_model(args.model_dir, args.encode_layer, args.ernie_config)
-        except (OSError, ValueError) as e:
-            ap.error(str(e))
+        # OSError/ValueError (a wrong path, a bad checkpoint or option): one line and exit
+        # status 2 through propeller.cli.run_main
+        export_dir, tmp = prepare_model(args.model_dir, args.encode_layer, args.ernie_config)
         if tmp:
             log.info("serving %s through a temporary export in %s", args.model_dir, export_dir)
-        try:
-            factory = EncoderPredictFactory(export_dir, **predictor_options(args))
-        except ValueError as e:
-            ap.error(str(e))
+        factory = EncoderPredictFactory(export_dir, **predictor_options(args))
         serve(factory, port=args.port, num_workers=args.num_workers, host=args.host,
               max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens,
               cpu_affinity=args.cpu_affinity)
@@ -153,4 +148,5 @@ if __name__ == "__main__":
     # Workers unpickle the factory by its module name: run main from the importable module
     # (script path or -m alike), so the factory is ernie.service.encoder_server's, not __main__'s.
     from ernie.service.encoder_server import main as _main
-    sys.exit(_main())
+    from propeller.cli import run_main  # user errors: one message, exit status 2
+    sys.exit(run_main(_main))

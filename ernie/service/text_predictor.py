@@ -25,9 +25,9 @@ import os
 import numpy as np
 
 from propeller.inference.export import read_meta
-from propeller.inference.predictor import Predictor
+from propeller.inference.predictor import Predictor, check_inputs
 
-__all__ = ["ROLE_ALIASES", "role_of", "input_roles", "ErnieFeeder", "make_tokenizer", "TextPredictor"]
+__all__ = ["ROLE_ALIASES", "ernie_role_limits", "role_of", "input_roles", "ErnieFeeder", "make_tokenizer", "TextPredictor"]
 
 ROLE_ALIASES = {
     "src": ("src_ids", "input_ids", "token_ids", "sentence_id", "sentence_ids", "word_ids"),
@@ -37,6 +37,27 @@ ROLE_ALIASES = {
     "task": ("task_ids", "task_type_ids"),
 }
 _ROLE_OF = {alias: role for role, names in ROLE_ALIASES.items() for alias in names}
+
+
+def ernie_role_limits(config):
+    """What each role of an ERNIE [batch, seq] input (src, sent, pos, task, mask; see
+    :data:`ROLE_ALIASES`) may hold, from a config (ErnieConfig or its
+    dict): ids inside their embedding table, no longer than the position table, batch and
+    sequence dims shared by all inputs. (Out of range, paddle.inference reads past the table
+    or segfaults instead of failing.) Keys missing from a dict config are left unchecked."""
+    get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
+    max_pos = get("max_position_embeddings")
+    tables = {"src": get("vocab_size"), "sent": get("type_vocab_size", get("sent_type_vocab_size")),
+              "pos": max_pos, "task": get("task_type_vocab_size"), "mask": None}
+    out = {}
+    for role, size in tables.items():
+        lim = {"axes": ["batch", "seq"]}
+        if max_pos:
+            lim["max_shape"] = [-1, int(max_pos)]
+        if size:
+            lim["range"] = [0, int(size)]
+        out[role] = lim
+    return out
 
 
 def role_of(name):
@@ -57,15 +78,28 @@ def input_roles(names):
 
 
 class ErnieFeeder:
-    """Builds the feed of an exported ERNIE model from token id rows, checking id ranges.
+    """Builds the feed of an exported ERNIE model from token id rows.
 
-    ``specs`` are a Predictor's ``input_specs``; ``config`` the export's config dict (id
-    ranges and the pad id; None skips the range checks, pad id 0)."""
+    ``specs`` are a Predictor's ``input_specs``; ``config`` the export's config dict (pad id, and
+    the id ranges of older exports whose meta declares none). Every feed goes through
+    :func:`propeller.inference.predictor.check_inputs` with those limits: ids outside the
+    embedding tables, sequences past the position table, inputs whose batch or sequence dims
+    disagree raise ValueError naming the input."""
 
     def __init__(self, specs, config=None):
-        self.specs = list(specs)
-        self.roles = input_roles([s.name for s in self.specs])
+        self.roles = input_roles([s.name for s in specs])
         config = config or {}
+        by_role = ernie_role_limits(config)
+        self.specs = []
+        for s, role in zip(specs, self.roles):
+            lim = by_role[role]
+            rank = len(s.shape) if s.shape is not None else 2
+            extra = [1] * (rank - 2)  # Paddle 1.x exports take [batch, seq, 1]
+            self.specs.append(s._replace(
+                range=s.range if s.range is not None else (tuple(lim["range"]) if "range" in lim else None),
+                max_shape=s.max_shape if s.max_shape is not None else (
+                    lim["max_shape"] + extra if "max_shape" in lim else None),
+                axes=s.axes if s.axes is not None else lim["axes"] + [None] * (rank - 2)))
         self.pad_id = int(config.get("pad_token_id", 0) or 0)
         self.vocab_size = config.get("vocab_size")
         self.type_vocab_size = config.get("type_vocab_size")
@@ -73,26 +107,9 @@ class ErnieFeeder:
         self.task_id = int(config.get("task_id", 0) or 0)
 
     def check(self, src, sent=None):
-        """Raise ValueError when ids fall outside the embedding tables (they would read out
-        of bounds in the predictor instead of failing)."""
-        src = np.asarray(src)
-        if src.ndim != 2 or 0 in src.shape:
-            raise ValueError(f"token ids must be a non-empty [batch, seq] array, got {list(src.shape)}")
-        if not np.issubdtype(src.dtype, np.integer):
-            raise ValueError(f"token ids must be integers, got {src.dtype}")
-        if self.max_positions and src.shape[1] > self.max_positions:
-            raise ValueError(f"sequence length {src.shape[1]} exceeds the model's "
-                             f"max_position_embeddings {self.max_positions}")
-        for name, a, hi in (("token", src, self.vocab_size), ("sentence type", sent, self.type_vocab_size)):
-            if a is None:
-                continue
-            a = np.asarray(a)
-            if a.shape != src.shape:
-                raise ValueError(f"{name} ids have shape {list(a.shape)}, token ids {list(src.shape)}")
-            if not np.issubdtype(a.dtype, np.integer):
-                raise ValueError(f"{name} ids must be integers, got {a.dtype}")
-            if a.size and (a.min() < 0 or (hi and a.max() >= hi)):
-                raise ValueError(f"{name} ids must lie in [0, {hi}), got {a.min()}..{a.max()}")
+        """Raise ValueError when the feed built from these ids would not fit the model (see
+        the class doc)."""
+        self.feed(src, sent)
 
     def pad(self, rows, type_rows=None):
         """Ragged rows -> (src [B, S], sent [B, S], lengths [B]) padded with the pad id."""
@@ -110,28 +127,29 @@ class ErnieFeeder:
         return src, sent, lens
 
     def feed(self, src, sent=None, pos=None, mask=None):
-        """The model's inputs, in order. Missing ones are derived: sentence types 0,
-        positions 0..S-1, mask = token is not the pad id, task ids the config's task id."""
-        src = np.asarray(src, dtype=np.int64)
-        self.check(src, sent)
+        """The model's inputs, in order, checked. Missing ones are derived: sentence types 0,
+        positions 0..S-1, mask = token is not the pad id, task ids the config's task id.
+        Given ones are passed as they are (a float id array is an error, not a silent cast)."""
+        src = np.asarray(src)
+        if src.ndim != 2:  # the derived inputs take their [batch, seq] from it
+            raise ValueError(f"token ids (src_ids): expected a [batch, seq] array, got shape {list(src.shape)}")
         b, s = src.shape
+        given = {"src": src, "sent": sent, "pos": pos, "mask": mask}
         derived = {
-            "src": lambda: src,
-            "sent": lambda: np.zeros_like(src) if sent is None else np.asarray(sent, dtype=np.int64),
-            "pos": lambda: (np.broadcast_to(np.arange(s, dtype=np.int64), (b, s))
-                            if pos is None else np.asarray(pos, dtype=np.int64)),
-            "mask": lambda: ((src != self.pad_id) if mask is None else np.asarray(mask)).astype(np.float32),
-            "task": lambda: np.full_like(src, self.task_id),
+            "sent": lambda: np.zeros((b, s), np.int64),
+            "pos": lambda: np.broadcast_to(np.arange(s, dtype=np.int64), (b, s)),
+            "mask": lambda: (src != self.pad_id).astype(np.float32),
+            "task": lambda: np.full((b, s), self.task_id, np.int64),
         }
         out = []
         for spec, role in zip(self.specs, self.roles):
-            a = derived[role]()
-            if spec.shape is not None and len(spec.shape) == 3 and spec.shape[-1] == 1:
+            a = np.asarray(given[role]) if given.get(role) is not None else derived[role]()
+            if role == "mask" and (a.dtype == bool or np.issubdtype(a.dtype, np.integer)):
+                a = a.astype(np.float32)  # a 1/0 keep mask, whatever type the caller built it in
+            if spec.shape is not None and len(spec.shape) == 3 and spec.shape[-1] == 1 and a.ndim == 2:
                 a = a[..., None]  # Paddle 1.x exports take [batch, seq, 1]
-            if spec.dtype is not None:
-                a = a.astype(spec.dtype, copy=False)
-            out.append(np.ascontiguousarray(a))
-        return out
+            out.append(a)
+        return check_inputs(self.specs, out)
 
 
 def make_tokenizer(meta=None, vocab_file=None, do_lower_case=None, kind=None):

@@ -20,6 +20,7 @@ Nothing here imports paddle; ``to_paddle_dataloader`` does, lazily.
 import gzip
 import queue
 import random
+import re
 import sys
 import threading
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from propeller.data.worker import current as current_worker
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "has_undecodable"]
 
 
 def _open_text(path, use_gz, encoding):
@@ -35,9 +36,19 @@ def _open_text(path, use_gz, encoding):
         with open(path, "rb") as f:
             use_gz = f.read(2) == b"\x1f\x8b"
     # newline="\n": split on \n only, so a stray \r inside a TSV field cannot split a line.
+    # surrogateescape: an undecodable byte must cost its line only (the parser reports that line,
+    # see has_undecodable), not end the whole file with a UnicodeDecodeError
     if use_gz:
-        return gzip.open(path, "rt", encoding=encoding, newline="\n")
-    return open(path, encoding=encoding, newline="\n")
+        return gzip.open(path, "rt", encoding=encoding, newline="\n", errors="surrogateescape")
+    return open(path, encoding=encoding, newline="\n", errors="surrogateescape")
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def has_undecodable(text):
+    """Whether a line read by from_file/from_stdin held bytes its encoding could not decode."""
+    return _UNDECODABLE.search(text) is not None
 
 
 def _strip_eol(line):
@@ -118,8 +129,15 @@ class Dataset:
         """Lines of stdin. One pass only; cannot run in DataLoader worker processes."""
 
         def lines():
-            for line in sys.stdin:  # looked up per pass, so a replaced sys.stdin is honoured
-                yield _strip_eol(line)
+            src = sys.stdin  # looked up per pass, so a replaced sys.stdin is honoured
+            raw = getattr(src, "buffer", None)
+            if raw is None:
+                for line in src:
+                    yield _strip_eol(line)
+                return
+            enc = getattr(src, "encoding", None) or "utf-8"
+            for line in raw:  # bytes: a bad byte costs its line only (see _open_text)
+                yield _strip_eol(line.decode(enc, "surrogateescape"))
 
         return cls(cls._source(lines), kind="stdin", name=name)
 

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from propeller.data.dataset import Dataset
+from propeller.data.dataset import Dataset, has_undecodable
 
 __all__ = [
     "Column",
@@ -222,6 +222,12 @@ class FeatureColumns:
             for path, lineno, text in lines._iter(ctx):
                 if skip_blank and not text.strip():
                     continue
+                if has_undecodable(text):
+                    if on_bad_line == "error":
+                        raise BadLineError("%s:%d: not valid UTF-8 (use on_bad_line='skip' to skip such lines)"
+                                           % (path, lineno))
+                    stats.add(path, lineno, "not valid UTF-8")
+                    continue
                 fields = text.split("\t")
                 if lineno == 1 and self._is_header(fields, header):
                     log.info("[%s] %s:1 taken as a header: %r", name, path, _clip(text, 80))
@@ -232,8 +238,9 @@ class FeatureColumns:
                     if on_bad_line == "error":
                         raise BadLineError("%s:%d: %s" % (path, lineno, e)) from None
                     stats.add(path, lineno, str(e))
-            if stats.count > skipped_before:
-                log.warning("[%s] pass finished; %d bad lines skipped", name, stats.count - skipped_before)
+            if on_bad_line == "skip":  # a total at the end of every pass, 0 included
+                (log.warning if stats.count > skipped_before else log.info)(
+                    "[%s] pass finished; %d bad lines skipped", name, stats.count - skipped_before)
 
         ds = lines._derive(gen, "parse_columns")
         ds.name = name

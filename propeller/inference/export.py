@@ -11,10 +11,13 @@ override. ``BestInferenceModelExporter`` calls this.
 model_meta.json
 ---------------
 ``prefix`` (the file stem), ``inputs`` (name, shape, dtype in feed order; optionally ``range``
-``[lo, hi)`` for integer inputs such as ids that index a table, and ``max_shape`` with -1 for an
-unbounded dim), ``outputs`` (names in fetch order; paddle itself calls them ``fetch_name_N``),
-and whatever the layer or caller adds. The predictor checks every request against ``inputs``
-before paddle sees it: an id outside its table would read out of bounds instead of failing.
+``[lo, hi)`` for integer inputs such as ids that index a table, ``max_shape`` with -1 for an
+unbounded dim, and ``axes``, a name per dim such as ``["batch", "seq"]``: inputs whose dims share
+a name must agree on their size), ``outputs`` (names in fetch order: the caller's
+``output_names``, else the layer's ``output_names()``, else ``output_0``, ``output_1``, ...;
+paddle itself calls them ``fetch_name_N``), and whatever the layer or caller adds. The
+predictor checks every request against ``inputs`` before paddle sees it: an id outside its
+table would read out of bounds instead of failing.
 
 Accepted exports (``resolve_model``): a prefix ``P`` with ``P.json`` (PIR program) or
 ``P.pdmodel`` (legacy program) next to ``P.pdiparams``; a directory holding exactly one such
@@ -35,7 +38,7 @@ META_VERSION = 1
 
 # entries export_inference_model owns; export_meta()/meta= may not replace them
 _CORE_KEYS = ("prefix", "inputs", "outputs")
-_LIMIT_KEYS = ("range", "max_shape")
+_LIMIT_KEYS = ("range", "max_shape", "axes")
 
 
 def _input_entries(spec, limits):
@@ -49,7 +52,9 @@ def _input_entries(spec, limits):
         bad = sorted(set(lim) - set(_LIMIT_KEYS))
         if bad:
             raise ValueError(f"input_limits[{s.name!r}]: unknown keys {bad} (known: {list(_LIMIT_KEYS)})")
-        e.update({k: [int(x) for x in v] for k, v in lim.items()})
+        e.update({k: [x if x is None or k == "axes" else int(x) for x in v] for k, v in lim.items()})
+        if "axes" in e and not all(a is None or isinstance(a, str) for a in e["axes"]):
+            raise ValueError(f"input_limits[{s.name!r}]['axes']: a name (or None) per dim, got {e['axes']}")
         entries.append(e)
     return entries
 
@@ -61,6 +66,8 @@ def export_inference_model(layer, out_dir, input_spec=None, output_names=None, m
         raise ValueError(f"{type(layer).__name__} has no inference_spec(); pass input_spec=[InputSpec(...), ...]")
     limits = dict(layer.input_limits() or {}) if callable(getattr(layer, "input_limits", None)) else {}
     limits.update(input_limits or {})
+    if output_names is None and callable(getattr(layer, "output_names", None)):
+        output_names = layer.output_names()
     info = {"prefix": PREFIX, "inputs": _input_entries(spec, limits),
             "outputs": list(output_names) if output_names else None}
     extra = dict(layer.export_meta() or {}) if callable(getattr(layer, "export_meta", None)) else {}
@@ -78,12 +85,37 @@ def export_inference_model(layer, out_dir, input_spec=None, output_names=None, m
     finally:
         for sub, training in modes:
             sub.training = training
+    if info["outputs"] is None:  # users and the servers' clients read outputs by name: never leave it empty
+        n = _count_fetches(os.path.join(out_dir, PREFIX))
+        info["outputs"] = [f"output_{i}" for i in range(n)] if n else None
     if extra:
         info["meta_version"] = META_VERSION
         info.update(extra)
     with open(os.path.join(out_dir, META_FILE), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=1, ensure_ascii=False)
     return out_dir
+
+
+def _count_fetches(prefix):
+    """How many outputs a saved program fetches (0 when it cannot tell)."""
+    if os.path.isfile(prefix + ".json"):
+        n = 0
+        with open(prefix + ".json", encoding="utf-8") as f:
+            stack = [json.load(f)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                n += str(node.get("#", "")).endswith(".fetch")
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        return n
+    if os.path.isfile(prefix + ".pdmodel"):
+        from paddle.base.proto import framework_pb2
+        with open(prefix + ".pdmodel", "rb") as f:
+            prog = framework_pb2.ProgramDesc.FromString(f.read())
+        return sum(op.type == "fetch" for op in prog.blocks[0].ops)
+    return 0
 
 
 def read_meta(model_dir_or_prefix):

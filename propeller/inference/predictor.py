@@ -1,11 +1,14 @@
 """A thin numpy-in/numpy-out wrapper around ``paddle.inference`` (or, as an option, ONNX
 Runtime) for any exported model (the exports ``propeller.inference.export.resolve_model`` finds).
 
-Inputs are checked against the program's declared inputs (count, rank, fixed dims, dtype;
-safe casts such as int32 -> int64 are done) and against the limits the export's
-``model_meta.json`` declares (value ``range`` of id inputs, ``max_shape``) before they reach the
-C++ side, because some bad inputs abort the process or read out of bounds instead of raising
-(a zero-sized dim gives SIGFPE in oneDNN; an id past its embedding table reads garbage).
+Inputs are checked (:func:`check_inputs`, the one place for these rules) against the
+program's declared inputs (count, rank, fixed dims, dtype; safe casts such as int32 -> int64
+are done), against each other (a batch or sequence dim shared by several inputs must agree:
+paddle would broadcast a [1, S] input against a [B, S] one) and against the limits the export's
+``model_meta.json`` declares (value ``range`` of id inputs, ``max_shape``, ``axes``) before they
+reach the C++ side, because some bad inputs abort the process or read out of bounds instead
+of raising (a zero-sized dim gives SIGFPE in oneDNN; an id past its embedding table reads
+garbage or segfaults).
 """
 import json
 import os
@@ -17,14 +20,15 @@ import numpy as np
 from propeller.inference.export import read_meta, resolve_model
 from propeller.inference.onnx import onnx_model_for
 
-__all__ = ["Predictor", "InputSpec", "PRECISIONS", "BACKENDS", "cpu_has_bf16", "check_options", "random_feed",
+__all__ = ["Predictor", "InputSpec", "check_inputs", "PRECISIONS", "BACKENDS", "cpu_has_bf16", "check_options", "random_feed",
            "check_onnx"]
 
 PRECISIONS = ("fp32", "bf16")
 BACKENDS = ("paddle", "onnxruntime")
 
-# shape/dtype None when unknown; range [lo, hi) and max_shape (-1: unbounded) None when undeclared
-InputSpec = namedtuple("InputSpec", "name shape dtype range max_shape", defaults=(None, None))
+# shape/dtype None when unknown; range [lo, hi), max_shape (-1: unbounded) and axes (a name per
+# dim, inputs sharing a name must agree on its size) None when undeclared
+InputSpec = namedtuple("InputSpec", "name shape dtype range max_shape axes", defaults=(None, None, None))
 
 
 def cpu_has_bf16():
@@ -101,30 +105,94 @@ def _specs_from_program_desc(path):
 
 
 def _limits(entry, name):
-    """(range, max_shape) an export's meta declares for one input, each None when absent."""
+    """(range, max_shape, axes) an export's meta declares for one input, each None when absent."""
     entry = entry or {}
-    rng, top = entry.get("range"), entry.get("max_shape")
+    rng, top, axes = entry.get("range"), entry.get("max_shape"), entry.get("axes")
     if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and rng[0] < rng[1]):
         raise ValueError(f"model_meta.json: input {name!r} range must be [lo, hi) with lo < hi, got {rng!r}")
+    if axes is not None and not (isinstance(axes, list) and all(a is None or isinstance(a, str) for a in axes)):
+        raise ValueError(f"model_meta.json: input {name!r} axes must be a list of names (or null), got {axes!r}")
     return (tuple(int(x) for x in rng) if rng is not None else None,
-            [int(x) for x in top] if top is not None else None)
+            [int(x) for x in top] if top is not None else None,
+            list(axes) if axes is not None else None)
 
 
-def _check_limits(spec, a):
+def _axes_of(spec, ndim):
+    """Names of an input's dims for the cross-input check: the declared ``axes``, else "batch"
+    for a leading dim the program leaves open (every input of a batch shares it: clients split
+    and join requests along axis 0)."""
+    if spec.axes is not None:
+        return list(spec.axes)[:ndim]
+    if ndim and (spec.shape is None or (len(spec.shape) > 0 and spec.shape[0] < 0)):
+        return ["batch"]
+    return []
+
+
+def _where(i, spec):
+    return f"slot {i} ({spec.name!r})"
+
+
+def check_inputs(specs, inputs):
+    """The one place where model inputs are checked before the C++ side sees them (a bad id
+    reads out of bounds or aborts the process there instead of raising). Returns the inputs as
+    contiguous arrays, safely cast to the declared dtypes; raises ValueError naming the slot
+    (input position and name) and what it expected: input count, dtype, rank, declared dims,
+    empty or scalar shapes, non-finite floats, dims shared with other inputs (``axes``: batch,
+    seq), values outside ``range`` and dims past ``max_shape``."""
+    if isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"predict() takes a list of arrays, one per input {[s.name for s in specs]}")
+    if len(inputs) != len(specs):
+        raise ValueError(f"the model takes {len(specs)} inputs {[s.name for s in specs]}, got {len(inputs)}")
+    out, seen = [], {}  # axis name -> (size, where it was first seen)
+    for i, (spec, a) in enumerate(zip(specs, inputs)):
+        where = _where(i, spec)
+        a = np.asarray(a)
+        if a.dtype == object:
+            raise ValueError(f"{where}: expected a numeric array, got objects")
+        if spec.dtype is not None and a.dtype != spec.dtype:
+            if not np.can_cast(a.dtype, spec.dtype, "safe"):
+                raise ValueError(f"{where}: dtype {a.dtype} cannot be safely cast to the declared {spec.dtype}")
+            a = a.astype(spec.dtype)
+        if spec.shape is not None:
+            if a.ndim != len(spec.shape):
+                raise ValueError(f"{where}: rank {a.ndim} {list(a.shape)}, expected rank "
+                                 f"{len(spec.shape)} {spec.shape} (-1: any size)")
+            for got, want in zip(a.shape, spec.shape):
+                if want >= 0 and got != want:
+                    raise ValueError(f"{where}: shape {list(a.shape)} does not match the declared {spec.shape}")
+        if a.ndim == 0 or 0 in a.shape:
+            raise ValueError(f"{where}: empty or scalar shape {list(a.shape)}, expected at least one "
+                             f"row and column")
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise ValueError(f"{where}: expected finite values, got NaN or infinity")
+        for axis, name in enumerate(_axes_of(spec, a.ndim)):
+            if name is None:
+                continue
+            if name in seen and seen[name][0] != a.shape[axis]:
+                size, first = seen[name]
+                raise ValueError(f"{where}: {name} dim (axis {axis}) is {a.shape[axis]} {list(a.shape)}, "
+                                 f"expected {size} as in {first}")
+            seen.setdefault(name, (a.shape[axis], where))
+        _check_limits(spec, a, where)
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _check_limits(spec, a, where):
     if spec.max_shape is not None:
         if len(spec.max_shape) != a.ndim:
-            raise ValueError(f"input {spec.name!r}: rank {a.ndim} {list(a.shape)}, the model takes "
-                             f"rank {len(spec.max_shape)} (max shape {spec.max_shape})")
+            raise ValueError(f"{where}: rank {a.ndim} {list(a.shape)}, expected rank "
+                             f"{len(spec.max_shape)} (max shape {spec.max_shape})")
         for got, most in zip(a.shape, spec.max_shape):
             if 0 <= most < got:
-                raise ValueError(f"input {spec.name!r}: shape {list(a.shape)} exceeds the model's "
-                                 f"largest {spec.max_shape} (-1: any)")
+                raise ValueError(f"{where}: shape {list(a.shape)} exceeds the model's largest "
+                                 f"{spec.max_shape} (-1: any)")
     if spec.range is not None:
         lo, hi = spec.range
         if not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"input {spec.name!r}: expected integer ids in [{lo}, {hi}), got dtype {a.dtype}")
+            raise ValueError(f"{where}: expected integer ids in [{lo}, {hi}), got dtype {a.dtype}")
         if a.min() < lo or a.max() >= hi:
-            raise ValueError(f"input {spec.name!r}: values must lie in [{lo}, {hi}), got {a.min()}..{a.max()}")
+            raise ValueError(f"{where}: values must lie in [{lo}, {hi}), got {a.min()}..{a.max()}")
 
 
 def _short_error(e):
@@ -247,33 +315,7 @@ class Predictor:
         self._tls.runner = _Runner(self._predictor, self.input_names, self.output_names)
 
     def _check(self, inputs):
-        if isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
-            raise TypeError("predict() takes a list of arrays, one per input "
-                            f"{self.input_names}")
-        if len(inputs) != len(self.input_names):
-            raise ValueError(f"the model takes {len(self.input_names)} inputs "
-                             f"{self.input_names}, got {len(inputs)}")
-        out = []
-        for spec, a in zip(self.input_specs, inputs):
-            a = np.asarray(a)
-            if spec.dtype is not None and a.dtype != spec.dtype:
-                if not np.can_cast(a.dtype, spec.dtype, "safe"):
-                    raise ValueError(f"input {spec.name!r}: dtype {a.dtype} cannot be safely "
-                                     f"cast to the declared {spec.dtype}")
-                a = a.astype(spec.dtype)
-            if spec.shape is not None:
-                if a.ndim != len(spec.shape):
-                    raise ValueError(f"input {spec.name!r}: rank {a.ndim} {list(a.shape)}, "
-                                     f"the model declares rank {len(spec.shape)} {spec.shape}")
-                for got, want in zip(a.shape, spec.shape):
-                    if want >= 0 and got != want:
-                        raise ValueError(f"input {spec.name!r}: shape {list(a.shape)} does "
-                                         f"not match the declared {spec.shape}")
-            if a.ndim == 0 or 0 in a.shape:
-                raise ValueError(f"input {spec.name!r}: empty or scalar shape {list(a.shape)}")
-            _check_limits(spec, a)
-            out.append(np.ascontiguousarray(a))
-        return out
+        return check_inputs(self.input_specs, inputs)
 
     def predict(self, inputs):
         inputs = self._check(inputs)

@@ -1,12 +1,16 @@
-"""ZeroMQ inference server: a ROUTER front end, a DEALER back end, worker processes (REP).
+"""ZeroMQ inference server: a ROUTER front end, a broker thread, worker processes.
 
 Topology::
 
-    clients (REQ/DEALER) --tcp--> ROUTER ==zmq proxy== DEALER --ipc--> N worker processes (REP)
+    clients (REQ/DEALER) --tcp--> ROUTER == broker thread == ROUTER --ipc--> N worker processes (DEALER)
 
-The proxy runs in C (``zmq.proxy_steerable``) in a thread of the main process; the main
-thread only supervises: it restarts a worker that dies and turns SIGTERM/SIGINT into a
-clean shutdown (proxy stopped, workers told to exit, sockets closed, exit status 0).
+The broker (a thread of the main process) hands each request to an idle worker and remembers
+whose request every worker holds. That is what contains a crash of the predict function
+itself (a segfault or abort inside Paddle, the OOM killer): the broker sees the worker's
+process end, answers the request it held with an error reply, counts and logs the crash and
+starts a replacement. A worker never exits because of a request. The main thread only waits;
+SIGTERM/SIGINT become a clean shutdown (broker stopped, workers told to exit, sockets closed,
+exit status 0).
 
 Each worker builds its own predict function by calling ``predict_fn_factory()`` once, so a
 model is loaded per process and never shared between threads. The factory must be
@@ -14,12 +18,14 @@ picklable (a module-level function or class instance, or ``functools.partial`` o
 because workers are started with the ``spawn`` method: forking a process that may already
 run Paddle's thread pools is not safe.
 
-Requests and replies use :mod:`propeller.service.wire`: a request is the model inputs, a
-reply the outputs. **Error reply**: when a request cannot be answered (not a protobuf, an
-unknown type, dims that disagree with the data, more than ``max_message_bytes`` bytes,
-more than ``max_tokens`` tokens, inputs the model rejects, a failing predict function), the
-worker answers with a ``Slots`` holding one ``UINT8`` slot with ``dims == [-1]`` whose data
-is the UTF-8 message, and goes on serving. ``InferenceClient`` raises
+Requests and replies use :mod:`propeller.service.wire`: a request is one message frame
+holding the model inputs (after the REQ/DEALER envelope), a reply the outputs. **Error
+reply**: when a request cannot be answered (several frames, not a protobuf, an unknown type,
+dims that disagree with the data, more than ``max_message_bytes`` bytes, more than
+``max_tokens`` tokens, inputs the model's spec rejects -- the ``Predictor`` checks slot count,
+dtype, rank, dims, id ranges and sizes against the export --, a failing or crashing predict
+function), the answer is a ``Slots`` holding one ``UINT8`` slot with ``dims == [-1]`` whose
+data is the UTF-8 message naming the slot and what was expected. ``InferenceClient`` raises
 :class:`~propeller.service.wire.ServerError` on it; other peers can test for it with
 ``wire.parse_error``.
 
@@ -28,6 +34,7 @@ without a reply, any message over twice that size (ZMQ_MAXMSGSIZE), so a huge me
 cannot be buffered in full. ``max_tokens`` bounds batch*seq of every input: the product of
 its first two dims (the first dim for a rank-1 input).
 """
+import collections
 import logging
 import multiprocessing as mp
 import os
@@ -42,17 +49,24 @@ import time
 import numpy as np
 import zmq
 
+from propeller.cli import add_debug_argument
 from propeller.inference.predictor import BACKENDS, PRECISIONS, Predictor, check_options
 from propeller.service import wire
 
-__all__ = ["Server", "serve", "PredictorFactory", "count_tokens", "predictor_options", "worker_cpus",
-           "DEFAULT_MAX_TOKENS", "DEFAULT_MAX_MESSAGE_BYTES"]
+__all__ = ["Server", "serve", "PredictorFactory", "count_tokens", "handle_request", "predictor_options",
+           "worker_cpus", "DEFAULT_MAX_TOKENS", "DEFAULT_MAX_MESSAGE_BYTES"]
 
 log = logging.getLogger("propeller.service")
 
 DEFAULT_MAX_MESSAGE_BYTES = wire.DEFAULT_MAX_MESSAGE_BYTES
 DEFAULT_MAX_TOKENS = 1 << 20
 _POLL_MS = 200  # how often idle workers look at their stop flag and their parent
+# worker -> broker message kinds (first frame); broker -> worker requests start with _REQUEST,
+# so a request of zero frames still reaches the worker (and gets its error reply)
+_READY, _ANSWER, _ERROR, _REQUEST = b"R", b"A", b"E", b"Q"
+# a worker that dies before it was ever ready is restarted after this many seconds (doubling
+# up to _MAX_BACKOFF): a model that cannot load must not turn into a busy respawn loop
+_BACKOFF, _MAX_BACKOFF = 0.5, 30.0
 
 
 class PredictorFactory:
@@ -76,10 +90,14 @@ def count_tokens(shape):
     return n
 
 
-def handle_request(predict_fn, msg, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
-                   max_tokens=DEFAULT_MAX_TOKENS):
-    """Answer one request: reply bytes, an error reply for anything that goes wrong."""
+def _answer(predict_fn, frames, max_message_bytes, max_tokens):
+    """``(ok, reply bytes)`` for one request (its message frames, envelope removed)."""
     try:
+        if len(frames) != 1:
+            # a second frame would be silently ignored: the request is not what the client meant
+            raise ValueError(f"expected 1 message frame (a serialized Slots), got {len(frames)}")
+        msg = frames[0]
+        msg = msg.buffer if isinstance(msg, zmq.Frame) else msg
         arrays = wire.deserialize(msg, max_bytes=max_message_bytes)
         if not arrays:
             raise ValueError("request holds no tensors")
@@ -89,15 +107,23 @@ def handle_request(predict_fn, msg, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
                                  f"exceed the limit of {max_tokens}")
     except Exception as e:  # noqa: BLE001  - every malformed request gets an answer
         log.debug("bad request: %s", e)
-        return wire.serialize_error(f"bad request: {e}")
+        return False, wire.serialize_error(f"bad request: {e}")
     try:
         outs = predict_fn(arrays)
         if isinstance(outs, np.ndarray):
             outs = [outs]
-        return wire.serialize(list(outs))
-    except Exception as e:  # noqa: BLE001
+        return True, wire.serialize(list(outs))
+    except BaseException as e:  # noqa: BLE001  - even SystemExit from user code: the worker stays
         log.debug("predict failed: %s", e)
-        return wire.serialize_error(f"predict failed: {type(e).__name__}: {e}")
+        return False, wire.serialize_error(f"predict failed: {type(e).__name__}: {e}")
+
+
+def handle_request(predict_fn, msg, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
+                   max_tokens=DEFAULT_MAX_TOKENS):
+    """Answer one request (its bytes, or the list of its message frames): reply bytes, an
+    error reply for anything that goes wrong."""
+    frames = list(msg) if isinstance(msg, (list, tuple)) else [msg]
+    return _answer(predict_fn, frames, max_message_bytes, max_tokens)[1]
 
 
 def worker_cpus(num_workers, threads_per_worker, mode="auto"):
@@ -121,7 +147,8 @@ def worker_cpus(num_workers, threads_per_worker, mode="auto"):
     return [cpus[i * t:(i + 1) * t] for i in range(num_workers)]
 
 
-def _worker_main(index, factory, backend, max_message_bytes, max_tokens, status_q, ppid, cpus=None):
+def _worker_main(index, factory, backend, identity, max_message_bytes, max_tokens, status_q, ppid,
+                 cpus=None):
     # Ctrl-C hits the whole process group: let the parent decide when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cpus:  # before the model loads, so Paddle's threads inherit it
@@ -137,26 +164,60 @@ def _worker_main(index, factory, backend, max_message_bytes, max_tokens, status_
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ctx = zmq.Context(1)
-    sock = ctx.socket(zmq.REP)
+    sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IDENTITY, identity)
     sock.connect(backend)
+    sock.send(_READY)
     status_q.put(("ready", index, os.getpid()))
     try:
         while not stop.is_set() and os.getppid() == ppid:
             if not sock.poll(_POLL_MS, zmq.POLLIN):
                 continue
-            msg = sock.recv(copy=True)
+            frames = sock.recv_multipart(copy=False)[1:]  # less the _REQUEST header
             # the request in hand is answered even if SIGTERM arrived meanwhile
-            sock.send(handle_request(predict_fn, msg, max_message_bytes, max_tokens))
+            ok, reply = _answer(predict_fn, frames, max_message_bytes, max_tokens)
+            sock.send_multipart([_ANSWER if ok else _ERROR, reply])
     finally:
         sock.close(0)
         ctx.term()
 
 
+def _split_envelope(frames):
+    """``(envelope, body)`` of a message read by the front ROUTER: a REQ peer (or a DEALER that
+    adds it) puts an empty delimiter frame after its routing frames; a DEALER that does not has
+    just its identity frame."""
+    for k in range(1, len(frames)):
+        if len(frames[k]) == 0:
+            return frames[:k + 1], frames[k + 1:]
+    return frames[:1], frames[1:]
+
+
+def _exit_text(code):
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """The broker's view of one worker slot: its process, identity and the request it holds."""
+
+    def __init__(self, index, process, identity):
+        self.index, self.process, self.identity = index, process, identity
+        self.envelope = None      # routing frames of the request in hand (None: idle or starting)
+        self.ready = False
+        self.started = time.monotonic()
+
+
 class Server:
     """The server as an object: ``start()`` returns once every worker is ready.
 
-    ``port=0`` binds a free port (see ``.port`` / ``.address`` after ``start()``).
+    ``port=0`` binds a free port (see ``.port`` / ``.address`` after ``start()``). ``stats``
+    counts requests, error replies, worker crashes (a worker that died while answering a
+    request: that request got an error reply) and restarts.
     """
 
     def __init__(self, predict_fn_factory, port=8888, num_workers=1, host="127.0.0.1",
@@ -175,8 +236,10 @@ class Server:
         self._workers = []
         self._stop = threading.Event()
         self._ctx = None
-        self._proxy_thread = None
+        self._broker_thread = None
         self._tmpdir = None
+        self._generation = 0
+        self.stats = collections.Counter(requests=0, error_replies=0, worker_crashes=0, restarts=0)
 
     @property
     def address(self):
@@ -198,8 +261,9 @@ class Server:
             raise OSError(f"cannot bind {self.address}: {e}") from None
         self._tmpdir = tempfile.mkdtemp(prefix="propeller-srv-")
         self._backend_addr = f"ipc://{self._tmpdir}/workers.sock"
-        self._back = self._ctx.socket(zmq.DEALER)
+        self._back = self._ctx.socket(zmq.ROUTER)
         self._back.setsockopt(zmq.LINGER, 0)
+        self._back.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send to a vanished worker raises
         self._back.bind(self._backend_addr)
         self._status = self._mp.Queue()
         self._workers = [self._spawn(i) for i in range(self.num_workers)]
@@ -208,32 +272,21 @@ class Server:
         except BaseException:
             self.stop()
             raise
-        self._control = self._ctx.socket(zmq.PAIR)
-        self._control.bind(f"inproc://control-{id(self)}")
-        control_peer = self._ctx.socket(zmq.PAIR)
-        control_peer.connect(f"inproc://control-{id(self)}")
-
-        def run_proxy():
-            try:
-                zmq.proxy_steerable(self._front, self._back, None, control_peer)
-            except zmq.ZMQError as e:  # context terminated under us: shutting down anyway
-                log.debug("proxy ended: %s", e)
-            finally:
-                control_peer.close(0)
-
-        self._proxy_thread = threading.Thread(target=run_proxy, name="zmq-proxy", daemon=True)
-        self._proxy_thread.start()
+        self._broker_thread = threading.Thread(target=self._broker, name="propeller-broker", daemon=True)
+        self._broker_thread.start()
         log.info("serving on %s with %d worker(s)%s", self.address, self.num_workers,
                  f", pinned to CPUs {self.cpus}" if self.cpus else "")
         return self
 
     def _spawn(self, index):
+        self._generation += 1
+        identity = f"w{index}-{self._generation}".encode()
         p = self._mp.Process(
             target=_worker_main, name=f"propeller-worker-{index}",
-            args=(index, self.factory, self._backend_addr, self.max_message_bytes,
+            args=(index, self.factory, self._backend_addr, identity, self.max_message_bytes,
                   self.max_tokens, self._status, os.getpid(), self.cpus[index] if self.cpus else None))
         p.start()
-        return p
+        return _Worker(index, p, identity)
 
     def _wait_ready(self):
         ready, deadline = set(), time.monotonic() + self.start_timeout
@@ -245,7 +298,7 @@ class Server:
             try:
                 kind, index, info = self._status.get(timeout=0.2)
             except queue.Empty:
-                dead = [w for w in self._workers if w.exitcode is not None]
+                dead = [w.process for w in self._workers if w.process.exitcode is not None]
                 if dead:
                     raise RuntimeError(f"worker {dead[0].name} exited with code "
                                        f"{dead[0].exitcode} while starting")
@@ -254,15 +307,123 @@ class Server:
                 raise RuntimeError(f"worker {index} failed to start: {info}")
             ready.add(index)
 
+    # -- the broker ------------------------------------------------------------------
+    def _broker(self):
+        """Route requests to idle workers and replies back; watch the workers' processes (their
+        sentinel fds wake the poll when one ends). Per request this costs ~0.1 ms of Python."""
+        front, back = self._front, self._back
+        by_id = {w.identity: w for w in self._workers}
+        idle = collections.deque()
+        respawn_at, failures = {}, collections.Counter()
+        poller = zmq.Poller()
+        poller.register(back, zmq.POLLIN)
+        for w in by_id.values():
+            poller.register(w.process.sentinel, zmq.POLLIN)
+        front_polled, next_check = False, 0.0
+        try:
+            while not self._stop.is_set():
+                if bool(idle) != front_polled:  # requests wait in libzmq's queue while every worker is busy
+                    front_polled = bool(idle)
+                    if front_polled:
+                        poller.register(front, zmq.POLLIN)
+                    else:
+                        poller.unregister(front)
+                events = dict(poller.poll(100))
+                if events.pop(back, 0):
+                    self._from_worker(back.recv_multipart(), by_id, idle, front, failures)
+                if events.pop(front, 0) and idle:
+                    self._to_worker(front.recv_multipart(), by_id, idle, front, back)
+                now = time.monotonic()
+                if events or respawn_at or now >= next_check:  # a sentinel fired, or now and then
+                    next_check = now + 0.5
+                    for w in list(by_id.values()):
+                        if w.process.exitcode is not None:
+                            poller.unregister(w.process.sentinel)
+                            self._worker_died(w, by_id, idle, front, respawn_at, failures)
+                    for index, when in list(respawn_at.items()):
+                        if now >= when and not self._stop.is_set():
+                            del respawn_at[index]
+                            old, w = self._workers[index], self._spawn(index)
+                            self._workers[index] = w
+                            by_id[w.identity] = w
+                            poller.register(w.process.sentinel, zmq.POLLIN)
+                            self.stats["restarts"] += 1
+                            try:
+                                old.process.close()  # its sentinel fd: a crash-looping server must not leak them
+                            except ValueError:
+                                pass
+                    while True:  # drain start-up reports so the queue never fills
+                        try:
+                            kind, index, info = self._status.get_nowait()
+                        except (queue.Empty, OSError, ValueError):
+                            break
+                        if kind == "failed":
+                            log.error("worker %d failed to start: %s", index, info)
+        except Exception:  # noqa: BLE001  - a bug here must not hang clients silently
+            log.exception("broker failed; stopping the server")
+            self._stop.set()
+
+    def _from_worker(self, frames, by_id, idle, front, failures):
+        w = by_id.get(frames[0])
+        if w is None or len(frames) < 2:
+            return
+        kind = frames[1]
+        if kind == _READY:
+            w.ready = True
+            failures[w.index] = 0
+            idle.append(w)
+            return
+        if w.envelope is not None and len(frames) == 3:
+            if kind == _ERROR:
+                self.stats["error_replies"] += 1
+            front.send_multipart(w.envelope + [frames[2]], copy=False)
+        w.envelope = None
+        idle.append(w)
+
+    def _to_worker(self, frames, by_id, idle, front, back):
+        envelope, body = _split_envelope(frames)
+        self.stats["requests"] += 1
+        while idle:
+            w = idle.popleft()
+            if w.identity not in by_id or w.process.exitcode is not None:
+                continue
+            try:
+                back.send_multipart([w.identity, _REQUEST] + body, copy=False)
+            except zmq.ZMQError:  # gone between its last message and now: try the next one
+                continue
+            w.envelope = envelope
+            return
+        self.stats["error_replies"] += 1
+        front.send_multipart(envelope + [wire.serialize_error("server error: no worker could take the request")])
+
+    def _worker_died(self, w, by_id, idle, front, respawn_at, failures):
+        by_id.pop(w.identity, None)
+        if w in idle:
+            idle.remove(w)
+        w.process.join(0)
+        how = _exit_text(w.process.exitcode)
+        if w.envelope is not None:
+            # the predict function itself crashed (segfault, abort, OOM kill): that request is
+            # the one that did it, and it gets an answer instead of a client timeout
+            self.stats["worker_crashes"] += 1
+            self.stats["error_replies"] += 1
+            front.send_multipart(w.envelope + [wire.serialize_error(
+                f"predict failed: the worker crashed ({how}) while answering this request; "
+                f"it has been restarted")])
+            log.warning("worker %d (pid %s) crashed with %s while answering a request "
+                        "(crash #%d); restarting", w.index, w.process.pid, how, self.stats["worker_crashes"])
+        else:
+            log.warning("worker %d (pid %s) exited with %s; restarting", w.index, w.process.pid, how)
+        delay = 0.0
+        if not w.ready:  # it never came up: back off before the next try
+            failures[w.index] += 1
+            delay = min(_MAX_BACKOFF, _BACKOFF * 2 ** (failures[w.index] - 1))
+        respawn_at[w.index] = time.monotonic() + delay
+
     def run_forever(self, poll=0.5):
-        """Supervise until :meth:`request_stop` (or a signal handler) asks to stop."""
+        """Wait until :meth:`request_stop` (or a signal handler) asks to stop."""
         while not self._stop.wait(poll):
-            for i, w in enumerate(self._workers):
-                if w.exitcode is not None and not self._stop.is_set():
-                    # a crash inside the predictor (e.g. SIGFPE) loses that one request only
-                    log.warning("worker %d (pid %s) exited with %s; restarting",
-                                i, w.pid, w.exitcode)
-                    self._workers[i] = self._spawn(i)
+            pass
         self.stop()
 
     def request_stop(self, *_):
@@ -271,21 +432,23 @@ class Server:
 
     def stop(self, grace=5.0):
         self._stop.set()
-        if self._proxy_thread is not None:
-            self._control.send(b"TERMINATE")
-            self._proxy_thread.join(grace)
-            self._control.close(0)
-            self._proxy_thread = None
-        for w in self._workers:
-            if w.exitcode is None:
-                w.terminate()  # SIGTERM: the worker finishes its request, then exits
+        if self._broker_thread is not None:
+            self._broker_thread.join(grace)
+            self._broker_thread = None
+            log.info("served %d request(s): %d error replies, %d worker crash(es), %d restart(s)",
+                     self.stats["requests"], self.stats["error_replies"], self.stats["worker_crashes"],
+                     self.stats["restarts"])
+        procs = [w.process for w in self._workers]
+        for p in procs:
+            if p.exitcode is None:
+                p.terminate()  # SIGTERM: the worker finishes its request, then exits
         deadline = time.monotonic() + grace
-        for w in self._workers:
-            w.join(max(0.0, deadline - time.monotonic()))
-            if w.exitcode is None:
-                log.warning("worker %s did not exit in %.1f s; killing it", w.pid, grace)
-                w.kill()
-                w.join(1.0)
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.exitcode is None:
+                log.warning("worker %s did not exit in %.1f s; killing it", p.pid, grace)
+                p.kill()
+                p.join(1.0)
         self._workers = []
         if getattr(self, "_status", None) is not None:
             self._status.close()
@@ -329,6 +492,7 @@ def add_server_arguments(ap, default_port=8888):
     ap.add_argument("--max_tokens", type=int, default=DEFAULT_MAX_TOKENS,
                     help="largest batch*seq accepted for any input")
     ap.add_argument("-v", "--verbose", action="store_true")
+    add_debug_argument(ap)
     return ap
 
 

@@ -32,14 +32,10 @@ def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
     setup_logging("propeller", level=logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        resolve_model(args.model_dir)  # a wrong path fails here, before workers are spawned
-    except (OSError, ValueError) as e:
-        ap.error(str(e))
-    try:
-        factory = PredictorFactory(args.model_dir, **predictor_options(args))
-    except ValueError as e:
-        ap.error(str(e))
+    # a wrong path or option fails here, before workers are spawned (run_main turns the
+    # OSError/ValueError into one line and exit status 2)
+    resolve_model(args.model_dir)
+    factory = PredictorFactory(args.model_dir, **predictor_options(args))
     serve(factory, port=args.port, num_workers=args.num_workers, host=args.host,
           max_message_bytes=args.max_message_bytes, max_tokens=args.max_tokens,
           cpu_affinity=args.cpu_affinity)
@@ -47,4 +43,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from propeller.cli import run_main  # user errors: one message, exit status 2
+    sys.exit(run_main(main))

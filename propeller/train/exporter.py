@@ -3,7 +3,9 @@
 ``cmp_fn(old, new)`` takes two eval-result dicts (of the first eval set) and returns True when
 ``new`` is better; ``old`` is None the first time. ``assets`` ({file name: source path, or a
 dict written as JSON}) go into every export beside the model, e.g. the model config and the
-vocabulary, so the export directory is complete on its own."""
+vocabulary, so the export directory is complete on its own (for ``BestInferenceModelExporter``
+that is ``<export_dir>/inference``, the directory a server or predictor is pointed at, and
+``meta`` adds entries to its ``model_meta.json``, such as the tokenizer)."""
 import json
 import logging
 import os
@@ -23,6 +25,8 @@ def _default_cmp(old, new):
 
 
 class _BestBase:
+    assets_subdir = ""  # where, inside the export, the assets go (beside the model)
+
     def __init__(self, export_dir, cmp_fn=None, assets=None):
         self.export_dir, self.cmp_fn, self.best = export_dir, cmp_fn or _default_cmp, None
         self.assets = dict(assets or {})
@@ -40,12 +44,13 @@ class _BestBase:
         self.best = dict(eval_result)
         with atomic_dir(self.export_dir) as tmp:
             self._write(learner, tmp)
+            where = os.path.join(tmp, self.assets_subdir)
             for name, src in self.assets.items():
                 if isinstance(src, dict):
-                    with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                    with open(os.path.join(where, name), "w", encoding="utf-8") as f:
                         json.dump(src, f, indent=1, ensure_ascii=False)
                 else:
-                    shutil.copyfile(src, os.path.join(tmp, name))
+                    shutil.copyfile(src, os.path.join(where, name))
             with open(os.path.join(tmp, "eval_result.json"), "w", encoding="utf-8") as f:
                 json.dump(dict(eval_result, step=state.gstep), f, indent=1)
         log.info("new best at step %d exported to %s: %s", state.gstep, self.export_dir, eval_result)
@@ -60,7 +65,14 @@ class BestExporter(_BestBase):
 
 
 class BestInferenceModelExporter(_BestBase):
-    """Writes the best model as an inference model to ``<export_dir>/inference`` (paddle.jit.save)."""
+    """Writes the best model as an inference model to ``<export_dir>/inference`` (paddle.jit.save;
+    ``meta`` adds entries to its model_meta.json, the assets go beside it)."""
+
+    assets_subdir = "inference"
+
+    def __init__(self, export_dir, cmp_fn=None, assets=None, meta=None):
+        super().__init__(export_dir, cmp_fn, assets)
+        self.meta = dict(meta or {})
 
     def _write(self, learner, tmp):
-        export_inference_model(unwrap(learner.model), os.path.join(tmp, "inference"))
+        export_inference_model(unwrap(learner.model), os.path.join(tmp, "inference"), meta=self.meta)

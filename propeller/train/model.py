@@ -8,10 +8,24 @@ features, in PREDICT every field is a feature (the original Propeller's conventi
 """
 import paddle
 
+from propeller.train.optim import OPTIMIZER_HPARAMS
 from propeller.types import RunMode
 
 
 class Model(paddle.nn.Layer):
+    # The hparams this model reads; subclasses list only their own (see known_hparams). The
+    # trainer refuses any other key (a typo would be silently ignored), except those under
+    # "user": {...}.
+    HPARAMS = OPTIMIZER_HPARAMS
+
+    @classmethod
+    def known_hparams(cls):
+        """Every hparam key this model class reads: the ``HPARAMS`` of it and its bases."""
+        keys = set()
+        for c in cls.__mro__:
+            keys |= set(c.__dict__.get("HPARAMS", ()))
+        return frozenset(keys)
+
     def __init__(self, hparams=None, mode=RunMode.TRAIN, run_config=None):
         # ``mode`` is taken for the original Propeller's signature; train/eval is paddle's
         # ``self.training``, which the loop sets

@@ -2,6 +2,10 @@
 LayerNorm, linear warm-up then linear decay to 0, global-norm gradient clipping."""
 import paddle
 
+# every hparam build_optimizer reads
+OPTIMIZER_HPARAMS = frozenset({"learning_rate", "max_steps", "warmup_steps", "warmup_proportion",
+                               "max_grad_norm", "weight_decay", "beta1", "beta2", "epsilon"})
+
 
 def _no_decay(name):
     return name.endswith("bias") or "norm" in name or "layer_norm" in name

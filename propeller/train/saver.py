@@ -14,7 +14,7 @@ import time
 
 import paddle
 
-from propeller.fsutil import atomic_dir, atomic_write_text
+from propeller.fsutil import atomic_dir, atomic_write_text, remove_stale_tmp
 
 log = logging.getLogger("propeller")
 MODEL_FILE, OPT_FILE, META_FILE, INFO_FILE = "model_state.pdparams", "optimizer.pdopt", "meta.json", "ckpt_info"
@@ -43,6 +43,16 @@ class Saver:
             found = [d for d in os.listdir(self.model_dir) if d.startswith("model_")] if os.path.isdir(self.model_dir) else []
             names = sorted((d for d in found if d[6:].isdigit()), key=lambda d: int(d[6:]))
         return [n for n in names if os.path.exists(os.path.join(self.model_dir, n, META_FILE))]
+
+    def remove_stale_tmp(self):
+        """Remove what a kill during a checkpoint or export write left in model_dir (the hidden
+        ``.model_<step>.tmp-*`` dirs, ``.ckpt_info.tmp-*``, exporters' ``.best*.tmp-*``): they
+        are never read, only take space. Called once at the start of training."""
+        removed = remove_stale_tmp(self.model_dir)
+        if removed:
+            log.info("removed %d stale temporary checkpoint dir(s)/file(s) in %s: %s", len(removed),
+                     self.model_dir, ", ".join(os.path.basename(p) for p in removed))
+        return removed
 
     def latest(self):
         names = self.list()

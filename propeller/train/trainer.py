@@ -178,6 +178,17 @@ def _close_stream(it):
         shutdown()
 
 
+# every hparam the Learner itself reads (the model and the optimiser declare theirs), and
+# batch_size, which the data pipelines of nearly every run and propeller.tools.kfold read
+TRAINER_HPARAMS = frozenset({"num_workers", "split_batches", "use_fp16", "use_bf16",
+                             "gradient_accumulation_steps", "batch_size"}) | frozenset(AMP_DEFAULTS)
+
+
+def known_hparams(model_class):
+    """The hparam keys a run of ``model_class`` reads (trainer, optimiser, model)."""
+    return TRAINER_HPARAMS | model_class.known_hparams()
+
+
 def _hget(h, key, default):
     if h is None:
         return default
@@ -225,8 +236,13 @@ class Learner:
         # optimizer state is keyed by them: a private namespace per Learner gives every Learner the
         # names a fresh process would, so a checkpoint restores into a second Learner in-process.
         self._name_gen = unique_name.UniqueNameGenerator()
+        if self.params is not None and inspect.isclass(model_class_or_model_fn) and \
+                issubclass(model_class_or_model_fn, Model):  # before the model reads the values
+            self.params.check(known_hparams(model_class_or_model_fn))
         with self._names():
             self.model = _build_model(model_class_or_model_fn, self.params, RunMode.TRAIN, self.run_config)
+        if self.params is not None:  # an unknown key is a typo until declared (Model.HPARAMS)
+            self.params.check(known_hparams(type(self.model)))
         self.saver = Saver(self.run_config.model_dir, self.run_config.max_ckpt)
         self.warm_start_setting = warm_start_setting
         self.warm_start_result = None
@@ -317,6 +333,8 @@ class Learner:
             self.scaler = self._make_scaler()
         scaler_on = self.scaler is not None and self.scaler.is_enable()
         state = RunState()
+        if dist.is_master():  # only rank 0 writes there, so nothing else can be mid-write
+            self.saver.remove_stale_tmp()
         latest = self.saver.latest()
         if latest is not None:
             meta = Saver.restore(latest, self.model, self.optimizer, self.scaler)
