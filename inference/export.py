@@ -14,6 +14,7 @@ from propeller import cpu_env  # noqa: F401  (MKL setting must precede paddle's 
 from propeller.inference.export import read_meta
 from propeller.log import setup_logging
 
+from distill.export import export_student, is_student_dir
 from ernie.export import TASK_OUTPUTS, export_ernie
 
 
@@ -23,7 +24,8 @@ def build_parser():
                                              "alone) for paddle.inference.")
     ap.add_argument("--model_dir", required=True,
                     help="checkpoint: ours/PaddleNLP (model_state.pdparams + config.json), a "
-                         "Propeller model_dir or model_<step>/, or a legacy params/ dir")
+                         "Propeller model_dir or model_<step>/, a legacy params/ dir, or a "
+                         "distilled student's best/ (distill.json)")
     ap.add_argument("--out", required=True, help="export directory (replaced)")
     ap.add_argument("--encode_layer", default=None,
                     help="export the encoder alone: pooler | cls | layerN (N=0 embeddings .. top)")
@@ -49,9 +51,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging("ernie")
     try:
-        export_ernie(args.model_dir, args.out, args.encode_layer, args.task, args.ernie_config,
-                     args.vocab_file, args.tokenizer, False if args.no_lower_case else None, args.max_seqlen,
-                     args.with_pos_ids, args.with_input_mask, not args.no_sequence_output)
+        if is_student_dir(args.model_dir):  # a distilled student's best/ (distill.json beside it)
+            export_student(args.model_dir, args.out)
+        else:
+            export_ernie(args.model_dir, args.out, args.encode_layer, args.task, args.ernie_config,
+                         args.vocab_file, args.tokenizer, False if args.no_lower_case else None, args.max_seqlen,
+                         args.with_pos_ids, args.with_input_mask, not args.no_sequence_output)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

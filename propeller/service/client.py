@@ -1,6 +1,7 @@
 """Client of the propeller inference server.
 
-    client = InferenceClient("tcp://localhost:8888", batch_size=128, num_coroutine=10, timeout=10.)
+    client = InferenceClient("tcp://localhost:8888", batch_size=128, num_coroutine=10, timeout=10.,
+                             retries=0, retry_wait=0.5)
     outputs = client(src_ids, pos_ids)      # numpy arrays in, list of numpy arrays out
 
 The inputs are split along axis 0 into chunks of ``batch_size`` rows, the chunks go out in
@@ -12,9 +13,16 @@ order along axis 0. ``timeout`` (seconds) applies to each chunk's round trip. Er
   timed out is discarded, since a REQ socket cannot send again before it gets its reply;
   the client stays usable.
 
+``retries`` (default 0) re-sends a chunk that timed out or could not be sent, on a fresh
+socket, after ``retry_wait`` seconds (doubled after each try): a server that restarts or is
+briefly overloaded is ridden out (inference requests are idempotent, so sending one twice is
+harmless). An error reply is never retried: the same request would fail the same way. The
+final ServiceTimeout names the address, the timeout and the number of tries.
+
 Safe to call from several threads at once. Paddle is not imported.
 """
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,9 +44,12 @@ def _normalise_address(address):
 
 
 class InferenceClient:
-    def __init__(self, address, batch_size=128, num_coroutine=10, timeout=10.):
+    def __init__(self, address, batch_size=128, num_coroutine=10, timeout=10., retries=0, retry_wait=0.5):
         if batch_size < 1 or num_coroutine < 1:
             raise ValueError("batch_size and num_coroutine must be >= 1")
+        if retries < 0 or retry_wait < 0 or timeout <= 0:
+            raise ValueError("retries and retry_wait must be >= 0 and timeout > 0")
+        self.retries, self.retry_wait = int(retries), float(retry_wait)
         self.address = _normalise_address(address)
         self.batch_size = int(batch_size)
         self.num_coroutine = int(num_coroutine)
@@ -69,6 +80,19 @@ class InferenceClient:
                 self._idle.append(s)
 
     def _request(self, payload):
+        wait = self.retry_wait
+        for attempt in range(self.retries + 1):
+            try:
+                return self._request_once(payload)
+            except ServiceTimeout as e:
+                if attempt == self.retries:
+                    if self.retries:
+                        raise ServiceTimeout(f"{e} ({self.retries + 1} tries)") from None
+                    raise
+            time.sleep(wait)
+            wait *= 2
+
+    def _request_once(self, payload):
         s = self._take_socket()
         ok = False
         try:
