@@ -1,8 +1,8 @@
 """Does every pre-training task learn? Each task trained alone from random init, measured on
 held-out documents against its chance level.
 
-    python bench/bench_tasks.py [--tasks km,cp,tdr,sr,sd,dr,ir,nsp] [--steps 400] [--batch_size 32]
-        [--learning_rate 1e-3] [--ernie_config config/ernie_small_config.json] [--eval_batches 16]
+    python bench/bench_tasks.py [--tasks km,cp,tdr,sr,sd,dr,ir,nsp] [--steps 600] [--batch_size 32]
+        [--learning_rate 3e-3] [--ernie_config config/ernie_demo_config.json] [--eval_batches 16]
         [--out output/bench_tasks]
 
 Every task but capitalization trains on the demo People's Daily corpus and is measured on its
@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 TASKS = {  # name -> (corpus, options)
-    "km": ("zh", {"type": "knowledge_masking", "levels": {"char": 0.2, "word": 0.3, "unit": 0.5}}),
+    "km": ("zh", {"type": "knowledge_masking", "levels": {"char": 0.2, "word": 0.3, "unit": 0.5}, "pack": True}),
     "cp": ("en", {"type": "capitalization"}),
     "tdr": ("zh", {"type": "token_document_relation"}),
     "sr": ("zh", {"type": "sentence_reordering", "max_segments": 3}),
@@ -220,11 +220,11 @@ def table(rows):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", default=",".join(TASKS))
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch_size", type=int, default=32)
     ap.add_argument("--max_seqlen", type=int, default=128)
-    ap.add_argument("--learning_rate", type=float, default=1e-3)
-    ap.add_argument("--ernie_config", default="config/ernie_small_config.json")
+    ap.add_argument("--learning_rate", type=float, default=3e-3)
+    ap.add_argument("--ernie_config", default="config/ernie_demo_config.json")
     ap.add_argument("--eval_batches", type=int, default=16, help="held-out batches per task")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--probe_examples", type=int, default=6000, help="per side, for the linear probe (0: none)")

@@ -352,7 +352,8 @@ def main(argv=None):
         pre[v] = pretrain(v, args, out_dir)
         args.pretrain_key[v] = pre[v]["key"]
         print(f"  done in {pre[v]['seconds']:.0f} s; held-out: {pre[v]['final_eval']}", flush=True)
-    jobs = [(v, t, s) for v in args.variants for t in FT_TASKS for s in args.seeds]
+    # seed-major: an interrupted study has every variant at the seeds it finished
+    jobs = [(v, t, s) for s in args.seeds for v in args.variants for t in FT_TASKS]
     runs = []
     with futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         todo = {pool.submit(finetune, v, t, s, args, out_dir): (v, t, s) for v, t, s in jobs}

@@ -29,7 +29,7 @@ if [ "$WHICH" = zh ] || [ "$WHICH" = en ]; then
   if [ ! -f data/demo/vocab.txt ] || [ ! -d "data/demo/${WHICH}_corpus/train" ]; then
     echo "== building the demo corpora in data/demo"
     python -m ernie.data.demo --out data/demo
-    [ -f data/demo/vocab.txt ] || python -m ernie.tokenizing build_vocab --corpus data/demo/zh_corpus_raw.txt --out data/demo/vocab.txt
+    [ -f data/demo/vocab.txt ] || python -m ernie.tokenizing build_vocab --corpus data/demo/zh_corpus_raw.txt data/demo/zh_reviews_raw.txt --out data/demo/vocab.txt
   fi
 fi
 NPROC="${NPROC:-1}"

@@ -1,0 +1,77 @@
+"""The demo's final table: the model pre-trained and fine-tuned in this run, the cheap baselines
+computed in this run, and random init with the same fine-tuning, from the study.
+
+    python script/demo_summary.py --out output/demo [--study bench/study_results.json]
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def last_eval(log, split, metric):
+    """The metric of the last ``[split evaluation]`` line a fine-tuning run printed."""
+    with open(log, encoding="utf-8", errors="replace") as f:
+        lines = [line for line in f if line.startswith(f"[{split} evaluation]")]
+    if not lines:
+        raise SystemExit(f"{log}: no [{split} evaluation] line: did the fine-tuning finish?")
+    m = re.search(rf"\b{metric}: ([\d.]+)", lines[-1])
+    if not m:
+        raise SystemExit(f"{log}: its last [{split} evaluation] line has no {metric}")
+    return float(m.group(1))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="output/demo")
+    ap.add_argument("--study", default=os.path.join(ROOT, "bench", "study_results.json"))
+    args = ap.parse_args(argv)
+    ours = {"sentiment": last_eval(os.path.join(args.out, "sentiment.log"), "test", "acc"),
+            "ner": last_eval(os.path.join(args.out, "ner.log"), "test", "f1")}
+    dev = {"sentiment": last_eval(os.path.join(args.out, "sentiment.log"), "dev", "acc"),
+           "ner": last_eval(os.path.join(args.out, "ner.log"), "dev", "f1")}
+    with open(os.path.join(args.out, "baselines_sentiment.json"), encoding="utf-8") as f:
+        lr = json.load(f)["baselines"]["tfidf_logreg"]
+    with open(os.path.join(args.out, "baselines_ner.json"), encoding="utf-8") as f:
+        lex = json.load(f)["baselines"]["lexicon"]
+    study = None
+    if os.path.isfile(args.study):
+        with open(args.study, encoding="utf-8") as f:
+            study = json.load(f)
+
+    rows = [("ERNIE pre-trained in this demo, fine-tuned (best on dev)",
+             f"{ours['sentiment']:.4f}", f"{ours['ner']:.4f}")]
+    if study:
+        rand = study["table"]["none"]
+        n = rand["sentiment"]["n"]
+        rows.append((f"random init, same fine-tuning [from the study: mean ± std of {n} seeds]",
+                     f"{rand['sentiment']['test_mean']:.4f} ± {rand['sentiment']['test_std']:.4f}",
+                     f"{rand['ner']['test_mean']:.4f} ± {rand['ner']['test_std']:.4f}"))
+    rows.append((f"{lr['name']} [computed here]", f"{lr['test']['acc']:.4f}", "–"))
+    rows.append((f"{lex['name']} [computed here]", "–", f"{lex['test']['f1']:.4f}"))
+    w = max(len(r[0]) for r in rows)
+    print(f"{'test set':<{w}}  {'sentiment acc':>18}  {'NER chunk F1':>18}")
+    for name, s, n in rows:
+        print(f"{name:<{w}}  {s:>18}  {n:>18}")
+    print(f"(the demo's own model on dev: sentiment acc {dev['sentiment']:.4f}, NER F1 {dev['ner']:.4f})")
+    verdicts = [f"sentiment: {'beats' if ours['sentiment'] > lr['test']['acc'] else 'does not beat'} the linear "
+                f"baseline ({ours['sentiment']:.4f} vs {lr['test']['acc']:.4f})"]
+    if study:
+        r = study["table"]["none"]
+        for task, what in (("sentiment", "accuracy"), ("ner", "F1")):
+            better = ours[task] > r[task]["test_mean"] + r[task]["test_std"]
+            verdicts.append(f"{task}: {'beats' if better else 'does not clearly beat'} random init "
+                            f"({ours[task]:.4f} vs {r[task]['test_mean']:.4f} ± {r[task]['test_std']:.4f} {what})")
+        if study.get("settings"):
+            s = study["settings"]
+            verdicts.append(f"study: {s.get('pretrain_steps')} pre-training batches per variant; the study's "
+                            f"own pre-trained models and every number with its command: bench/RESULTS.md")
+    print("\n".join(verdicts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
