@@ -6,8 +6,17 @@ the other in one run, on the same random batch shape.
 
     python bench/bench_train.py                 # S and base shapes, all peers found
     python bench/bench_train.py --shapes S --steps 5 --peers ours,paddlenlp
+    python bench/bench_train.py --trainer --shapes S --rounds 3
 
 Prints a table and one JSON line per measurement.
+
+``--trainer`` times steps through Propeller's Learner (the path every training command runs:
+per-step reseeding, the loss read on the host, AdamW with global-norm clipping and the LR
+schedule, hooks) with its dygraph forward (``to_static: false``) and its default compiled forward,
+in alternating child processes (``--rounds`` each) so both see the same background load. Two
+models: ``pretrain`` (the masked-LM + next-sentence step above, one batch shape) and ``classify``
+(ErnieForSequenceClassification on batches whose padded length cycles through 8 values up to the
+shape's seq, as length-bucketed fine-tuning batches do: a recompile per length would show here).
 """
 import argparse
 import json
@@ -117,6 +126,95 @@ def run_hf(shape, steps, warmup, variant):
     return timed(step, steps, warmup, lambda l: float(l.detach()))
 
 
+def run_trainer(shape, steps, warmup, variant, model_kind):
+    """(seconds, padded tokens, step times) of ``steps`` timed steps through propeller's Learner;
+    variant: dygraph | to_static (the default)."""
+    import tempfile
+
+    import numpy as np
+    import paddle
+    import paddle.nn.functional as F
+    import propeller.paddle as propeller
+    from ernie.modeling import ErnieConfig, ErnieForPretraining, ErnieForSequenceClassification, masked_lm_loss
+    cfg = ErnieConfig(hidden_act="gelu", **model_kwargs(shape))
+
+    class Pretrain(propeller.train.Model):
+        def __init__(self, hparams, mode, run_config):
+            super().__init__(hparams, mode, run_config)
+            self.net = ErnieForPretraining(cfg)
+
+        def forward(self, ids, types, flat):
+            return self.net(ids, types, masked_positions=flat)
+
+        def loss(self, pred, labels):
+            return masked_lm_loss(pred[0], labels[0]) + F.cross_entropy(pred[1], labels[1].reshape([-1, 1]))
+
+    class Classify(propeller.train.Model):
+        def __init__(self, hparams, mode, run_config):
+            super().__init__(hparams, mode, run_config)
+            self.net = ErnieForSequenceClassification(cfg, num_labels=2)
+
+        def forward(self, ids, types):
+            return self.net(ids, types)
+
+        def loss(self, logits, labels):
+            return F.cross_entropy(logits, labels.reshape([-1, 1]))
+
+    ids, types, flat, labels, nsp = make_batch(shape)
+    if model_kind == "pretrain":
+        batches = [(ids, types, flat, (labels, nsp))]
+        model_class = Pretrain
+    else:  # padded lengths seq/8, 2seq/8, ..., seq: what length bucketing hands the trainer
+        lengths = [shape["seq"] * k // 8 for k in range(1, 9)]
+        batches = [(ids[:, :n], types[:, :n], nsp) for n in lengths]
+        model_class = Classify
+    batches = [tuple(paddle.to_tensor(x) if not isinstance(x, tuple) else tuple(map(paddle.to_tensor, x))
+                     for x in b) for b in batches]
+    total = warmup + steps
+
+    class Timer(propeller.RunHook):
+        def __init__(self):
+            self.t, self.times = None, []
+
+        def before_train(self, state):
+            self.t = time.perf_counter()
+
+        def after_step(self, state):
+            now = time.perf_counter()
+            self.times.append(now - self.t)
+            self.t = now
+
+    timer = Timer()
+    with tempfile.TemporaryDirectory() as d:
+        rc = dict(model_dir=d, max_steps=total, seed=1, log_steps=None, save_steps=None, eval_steps=None,
+                  to_static=variant == "to_static")
+        hp = propeller.HParams(learning_rate=1e-4, weight_decay=0.01, warmup_steps=0)
+        learner = propeller.Learner(model_class, rc, hp)
+        learner.train((batches[i % len(batches)] for i in range(total)), [timer])
+        if variant == "to_static" and learner._static.failed is not None:
+            raise RuntimeError(f"to_static fell back to dygraph: {learner._static.failed!r}")
+    # the classify warm-up covers a full cycle of lengths, so compiles are not in the timed steps
+    times = timer.times[warmup:]
+    tokens = sum(int(np.prod(batches[i % len(batches)][0].shape)) for i in range(warmup, total))
+    return float(np.sum(times)), tokens, [round(t, 4) for t in times]
+
+
+def cpu_description():
+    """CPU model and the SIMD flags that matter for the GEMMs (from /proc/cpuinfo)."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model == "unknown":
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    keep = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
+    return model, [f for f in keep if f in flags], os.cpu_count()
+
+
 def timed(step, steps, warmup, sync):
     for _ in range(warmup):
         sync(step())
@@ -136,11 +234,60 @@ RUNNERS = {
 
 def child(args):
     shape = SHAPES[args.shape]
-    fn = RUNNERS[args.peer][0]
-    sec = fn(shape, args.steps, args.warmup, args.variant)
-    tokens = shape["batch"] * shape["seq"]
+    extra = {}
+    if args.peer.startswith("trainer_"):
+        kind = args.peer[len("trainer_"):]
+        total_sec, total_tokens, extra["step_times"] = run_trainer(shape, args.steps, args.warmup, args.variant, kind)
+        sec, tokens = total_sec / args.steps, total_tokens / args.steps  # padded tokens, as everywhere here
+    else:
+        sec = RUNNERS[args.peer][0](shape, args.steps, args.warmup, args.variant)
+        tokens = shape["batch"] * shape["seq"]
     print("RESULT " + json.dumps({"peer": args.peer, "variant": args.variant, "shape": args.shape,
-                                  "sec_per_step": sec, "tokens_per_s": tokens / sec}))
+                                  "sec_per_step": sec, "tokens_per_s": tokens / sec, **extra}))
+
+
+def _child_result(env, peer, variant, shape, steps, warmup):
+    cmd = [sys.executable, __file__, "--child", "--peer", peer, "--variant", variant,
+           "--shape", shape, "--steps", str(steps), "--warmup", str(warmup)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if out.returncode or not line:
+        print(f"# {peer}/{variant}/{shape} failed:\n{out.stderr[-2000:]}")
+        return None
+    return json.loads(line[0][7:])
+
+
+def trainer_main(args, env):
+    """Dygraph vs the default to_static through the Learner, alternating per round."""
+    import statistics
+    model, flags, ncpu = cpu_description()
+    print(f"# CPU: {model}; flags: {' '.join(flags) or '-'}; os.cpu_count()={ncpu}; threads={args.threads}; "
+          f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}")
+    print(f"# load average at start: {os.getloadavg()}", flush=True)
+    results = {}
+    for shape in args.shapes.split(","):
+        steps = args.steps or (8 if shape == "S" else 4)
+        for peer in ("trainer_pretrain", "trainer_classify"):
+            warmup = max(args.warmup, 9) if peer == "trainer_classify" else args.warmup
+            for r in range(args.rounds):
+                # alternate the order, so neither variant always runs right after the other
+                for variant in (("dygraph", "to_static") if r % 2 == 0 else ("to_static", "dygraph")):
+                    res = _child_result(env, peer, variant, shape, steps, warmup)
+                    if res is None:
+                        continue
+                    res["round"], res["load1"] = r, os.getloadavg()[0]
+                    results.setdefault((shape, peer), {}).setdefault(variant, []).append(res)
+                    print(json.dumps(res), flush=True)
+    print(f"\n# load average at end: {os.getloadavg()}")
+    print(f"{'shape':6} {'model':18} {'dygraph tok/s':>14} {'to_static tok/s':>16} {'ratio (median)':>15}  per-round ratios")
+    for (shape, peer), by in results.items():
+        dy = [r["tokens_per_s"] for r in by.get("dygraph", [])]
+        ts = [r["tokens_per_s"] for r in by.get("to_static", [])]
+        if not dy or not ts:
+            continue
+        per_round = [round(b / a, 3) for a, b in zip(dy, ts)]
+        print(f"{shape:6} {peer:18} {statistics.median(dy):14.0f} {statistics.median(ts):16.0f} "
+              f"{statistics.median(ts) / statistics.median(dy):15.3f}  {per_round}")
 
 
 def available(peer):
@@ -156,6 +303,9 @@ def main():
     ap.add_argument("--steps", type=int, default=0, help="timed steps (default: 8 for S, 4 for base)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--trainer", action="store_true",
+                    help="time steps through propeller's Learner, dygraph vs to_static (see above)")
+    ap.add_argument("--rounds", type=int, default=3, help="--trainer: child runs per variant, alternating")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--peer"), ap.add_argument("--variant"), ap.add_argument("--shape")
     args = ap.parse_args()
@@ -163,6 +313,8 @@ def main():
         return child(args)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                PYTHONPATH=ROOT, GLOG_minloglevel="2")
+    if args.trainer:
+        return trainer_main(args, env)
     results = []
     for shape in args.shapes.split(","):
         steps = args.steps or (8 if shape == "S" else 4)
@@ -171,14 +323,9 @@ def main():
                 print(f"# {peer}: not installed, skipped")
                 continue
             for variant in RUNNERS[peer][1]:
-                cmd = [sys.executable, __file__, "--child", "--peer", peer, "--variant", variant,
-                       "--shape", shape, "--steps", str(steps), "--warmup", str(args.warmup)]
-                out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-                line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-                if out.returncode or not line:
-                    print(f"# {peer}/{variant}/{shape} failed:\n{out.stderr[-2000:]}")
+                r = _child_result(env, peer, variant, shape, steps, args.warmup)
+                if r is None:
                     continue
-                r = json.loads(line[0][7:])
                 results.append(r)
                 print(json.dumps(r), flush=True)
     print(f"\nMKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}  threads={args.threads}")

@@ -74,6 +74,7 @@ class DistillModel(propeller.train.Model):
         self.gold_weight = float(h["gold_weight"])
         self.hidden_weight, self.attention_weight = float(h["hidden_weight"]), float(h["attention_weight"])
         self.student = STUDENTS[h["student"]](h["vocab_size"], h["num_labels"], h)
+        self.to_static = bool(getattr(self.student, "to_static", True))  # the student measured it
         self._teacher = (teacher,)  # a tuple: the frozen teacher is no sublayer (not saved, not trained)
         self.layer_pairs, self.proj = [], None
         if teacher is not None and hasattr(self.student, "encode"):

@@ -39,6 +39,10 @@ class Student(nn.Layer):
 
     HPARAMS = {}
     word_level = True
+    # compile the training forward with to_static (propeller.train.Model.to_static)? The small
+    # students (BOW, CNN, BiLSTM) measure no faster compiled, BOW 10% slower (bench/RESULTS.md,
+    # issue 13); ERNIE-tiny measures faster and says so
+    to_static = False
 
     def __init__(self, vocab_size, num_labels, hp):
         super().__init__()
@@ -120,6 +124,7 @@ class ErnieTinyStudent(Student):
 
     HPARAMS = {"ernie_config": None}
     word_level = False
+    to_static = True
     DEFAULT_CONFIG = dict(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=1024,
                           hidden_act="relu", max_position_embeddings=256, type_vocab_size=2,
                           hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)

@@ -31,6 +31,7 @@ class RunMode(enum.IntEnum):
 #   "count"  int >= 1, or None/-1 meaning "no limit" / "disabled" (stored as None)
 #   "nonneg" int >= 0
 #   "int"    any int or None
+#   "bool"   True or False
 _RUNCONFIG_FIELDS = {
     "model_dir": ("str", None, "checkpoints, ckpt_info and exports go here"),
     "run_steps": ("count", None, "steps to run in this invocation (None: until max_steps or data end)"),
@@ -43,6 +44,8 @@ _RUNCONFIG_FIELDS = {
     "max_ckpt": ("count", 5, "checkpoints to keep (None: keep all)"),
     "seed": ("int", None, "random seed for paddle, numpy and random (None: not seeded)"),
     "log_dir": ("str", None, "VisualDL log directory (None: the trainer's default under model_dir)"),
+    "to_static": ("bool", True, "train with the model's forward compiled by paddle.jit.to_static (faster on CPU); "
+                                "false (or env PROPELLER_TO_STATIC=0): plain dygraph"),
 }
 
 
@@ -131,6 +134,10 @@ def _check_runconfig_value(key, value, source):
     if kind == "str":
         if value is not None and not isinstance(value, str):
             raise bad("a string or null")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
         return value
     if value is None:
         if kind == "nonneg":
