@@ -22,7 +22,6 @@ Prints the CPU model and a markdown table. A fuzz benchmark, not a timed one.
 import argparse
 import os
 import random
-import select
 import shutil
 import subprocess
 import sys
@@ -36,21 +35,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from propeller.service import wire  # noqa: E402
+from propeller.service.server import wait_ready  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_tasks import machine  # noqa: E402  (CPU model and flags, as every benchmark prints)
 
 VOCAB, TYPES, MAX_POS, HIDDEN = 5917, 2, 64, 32
 KINDS = ("multipart", "token_ids", "type_ids", "broadcast_dims", "dtype", "rank", "slot_count",
          "random_bytes", "bit_flips", "zero_rows", "past_max_positions", "50MB")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def tree_rss_mb(pid):
@@ -117,17 +109,12 @@ def start_server(kind, export_dir, repo, log_path):
     env = dict(os.environ, PYTHONPATH=repo)
     log = open(log_path, "w+")
     proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    deadline, line = time.monotonic() + 300, ""
-    while time.monotonic() < deadline and proc.poll() is None:
-        if select.select([proc.stdout], [], [], 0.5)[0]:
-            line = proc.stdout.readline()
-            if line.startswith("ready "):
-                break
-    if not line.startswith("ready "):
+    address = wait_ready(proc, 300)
+    if address is None:
         proc.kill()
         log.seek(0)
         raise RuntimeError(f"{kind} server did not start: {log.read()[-3000:]}")
-    return proc, line.split()[1], log
+    return proc, address, log
 
 
 def worker_deaths(log):
@@ -337,7 +324,7 @@ def main():
     args = ap.parse_args()
     args.kinds = args.kinds.split(",")
     args.repo = os.path.abspath(args.repo)
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); servers from {args.repo}", flush=True)
+    print(f"Machine: {machine()}; servers from {args.repo}", flush=True)
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
     args.work = tempfile.mkdtemp(prefix="fuzz-service-")

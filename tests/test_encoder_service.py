@@ -7,7 +7,6 @@ SIGTERM and checks the clean exit.
 """
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from ernie.checkpoint import load_into, save_pretrained
 from ernie.modeling import ErnieConfig, ErnieForSequenceClassification, ErnieModel
 from ernie.service.client import ErnieClient, ServerError, ServiceTimeout
 from ernie.service.encoder_server import prepare_model
+from propeller.service.server import wait_ready
 from ernie.tokenizing import FullTokenizer
 from ernie.export import export_ernie
 from ernie.service.text_predictor import TextPredictor
@@ -90,18 +90,13 @@ def server(ckpt):
          "-m", str(ckpt["ckpt"]), "-p", "0", "--encode_layer", "pooler", "--num_workers", "2",
          "--max_tokens", str(MAX_TOKENS)],
         cwd=str(ckpt["dir"]), stdout=subprocess.PIPE, stderr=err, text=True)
-    deadline, line = time.monotonic() + 90, ""
-    while time.monotonic() < deadline and proc.poll() is None:
-        if select.select([proc.stdout], [], [], 0.5)[0]:
-            line = proc.stdout.readline()
-            if line.startswith("ready "):
-                break
-    if not line.startswith("ready "):
+    address = wait_ready(proc, 90)
+    if address is None:
         proc.kill()
         err.seek(0)
         pytest.fail(f"server did not start: {err.read()[-3000:]}")
-    port = int(line.split()[1].rsplit(":", 1)[1])
-    yield {"proc": proc, "port": port, "address": line.split()[1], "stderr": err}
+    port = int(address.rsplit(":", 1)[1])
+    yield {"proc": proc, "port": port, "address": address, "stderr": err}
     if proc.poll() is None:
         proc.kill()
         proc.wait(10)
@@ -267,17 +262,12 @@ def test_start_server_serves_classifier_export(ckpt):
                              "-p", "0"], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     try:
-        deadline, line = time.monotonic() + 60, ""
-        while time.monotonic() < deadline and proc.poll() is None:
-            if select.select([proc.stdout], [], [], 0.5)[0]:
-                line = proc.stdout.readline()
-                if line.startswith("ready "):
-                    break
-        assert line.startswith("ready "), "start_server did not start"
+        address = wait_ready(proc, 60)
+        assert address is not None, "start_server did not start"
         pred = TextPredictor(str(exp))
         ids, types = pred.encode(TEXTS[:3], TEXTS[3:6])
         src, sent, _ = pred.feeder.pad(ids, types)
-        with InferenceClient(line.split()[1], batch_size=2) as client:
+        with InferenceClient(address, batch_size=2) as client:
             logits, = client(src, sent)
         local, = pred.predict(TEXTS[:3], TEXTS[3:6])
         np.testing.assert_allclose(logits, local, atol=1e-5)
@@ -290,7 +280,7 @@ def test_start_server_serves_classifier_export(ckpt):
         # the generic server checks the ERNIE export's declared id ranges and length before
         # paddle sees the request, answers with an error, and goes on serving
         cfg = ckpt["enc"].config
-        with InferenceClient(line.split()[1], batch_size=8) as client:
+        with InferenceClient(address, batch_size=8) as client:
             for bad_src, bad_sent, why in ((np.full_like(src, cfg.vocab_size), sent, "src_ids"),
                                            (src, np.full_like(sent, cfg.type_vocab_size), "sent_ids"),
                                            (np.ones((1, cfg.max_position_embeddings + 1), np.int64),

@@ -8,7 +8,6 @@ import json
 import os
 import queue
 import random
-import select
 import signal
 import socket
 import subprocess
@@ -88,17 +87,11 @@ def server(exported):
          "--num_workers", "2", "--max_tokens", str(MAX_TOKENS),
          "--max_message_bytes", str(MAX_BYTES)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True)
-    deadline, line = time.monotonic() + 60, ""
-    while time.monotonic() < deadline and proc.poll() is None:
-        if select.select([proc.stdout], [], [], 0.5)[0]:
-            line = proc.stdout.readline()
-            if line.startswith("ready "):
-                break
-    if not line.startswith("ready "):
+    address = srv.wait_ready(proc, 60)
+    if address is None:
         proc.kill()
         err.seek(0)
         pytest.fail(f"server did not start: {err.read()[-3000:]}")
-    address = line.split()[1]
     yield {"proc": proc, "address": address, "stderr": err}
     if proc.poll() is None:
         proc.kill()

@@ -39,6 +39,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import select
 import shutil
 import signal
 import sys
@@ -503,6 +504,19 @@ def predictor_options(args):
                 precision=args.precision, backend=args.backend)
     check_options(opts["precision"], opts["backend"], opts["use_gpu"], opts["use_onednn"])
     return opts
+
+
+def wait_ready(proc, timeout):
+    """The address a server started as ``proc`` (``subprocess.Popen`` with ``stdout=PIPE, text=True``)
+    printed on its ``ready <address>`` line (see :func:`serve`), or None if it exited or printed
+    none within ``timeout`` seconds. For launchers, tests and benchmarks."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            line = proc.stdout.readline()
+            if line.startswith("ready "):
+                return line.split()[1]
+    return None
 
 
 def serve(predict_fn_factory, port=8888, num_workers=1, host="127.0.0.1",
