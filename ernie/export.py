@@ -162,9 +162,11 @@ def _head_of(state):
     return "classifier" if "classifier.weight" in state else None
 
 
-def build_model(model_dir, encode_layer=None, task=None, ernie_config=None, with_sequence=True):
+def build_model(model_dir, encode_layer=None, task=None, ernie_config=None, with_sequence=True, head_args=None):
     """``(layer to export, output names, meta dict, config)`` for an ERNIE checkpoint;
-    the weights are loaded strictly."""
+    the weights are loaded strictly. ``head_args``: extra arguments of the task head (the
+    classifier's ``pooling``, from the fine-tuning run's task.json)."""
+    head_args = dict(head_args or {})
     state, config, kind = load_ernie_checkpoint(model_dir, ernie_config)
     if encode_layer is None and task is None:
         if _head_of(state):
@@ -192,11 +194,11 @@ def build_model(model_dir, encode_layer=None, task=None, ernie_config=None, with
         else:
             if bias is None:
                 raise ValueError(f"{model_dir} has no classifier head for --task {task}")
-            net = HEADS[task](config, num_labels=int(bias.shape[0]))
+            net = HEADS[task](config, num_labels=int(bias.shape[0]), **head_args)
         load_into(net, state, strict=True)
         layer = _HeadExport(net)
         outputs, per_token = TASK_OUTPUTS[task]
-        meta = {"model": {"kind": task}, "per_token_outputs": list(per_token)}
+        meta = {"model": {"kind": task, **head_args}, "per_token_outputs": list(per_token)}
         if bias is not None and task != "span":
             meta["model"]["num_labels"] = int(bias.shape[0])
     meta["config"] = config.to_dict()
@@ -236,8 +238,9 @@ def export_ernie(model_dir, out_dir, encode_layer=None, task=None, ernie_config=
         do_lower_case = not run.get("cased", False)
     if max_seqlen is None:
         max_seqlen = int(run.get("max_seqlen") or 128)
+    head_args = {"pooling": run["pooling"]} if task == "sequence_classification" and run.get("pooling") else {}
     layer, outputs, meta, config = build_model(model_dir, encode_layer, task, ernie_config,
-                                               with_sequence)
+                                               with_sequence, head_args)
     vocab_file = vocab_file or find_vocab(model_dir)
     with atomic_dir(out_dir) as tmp:
         if vocab_file:

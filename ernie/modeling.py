@@ -372,18 +372,33 @@ class ErnieForPretraining(_ErnieWithHeads):
         return loss, mlm_logits, nsp_logits
 
 
+POOLINGS = ("cls", "mean")
+
+
 @register_head("sequence_classification")
 class ErnieForSequenceClassification(_ErnieWithHeads):
-    """Sentence (pair) classification on the pooled output. Returns logits [B, num_labels]."""
+    """Sentence (pair) classification. Returns logits [B, num_labels].
 
-    def __init__(self, config, num_labels=2, dropout=None):
+    ``pooling``: "cls" (ERNIE's pooler: tanh(W h_[CLS])) or "mean" (the mean of the top layer over
+    the non-pad tokens). A masked-LM-only pre-training never trains [CLS] or the pooler, while every
+    token's vector is what it learnt; on small pre-training budgets "mean" fine-tunes better
+    (bench/RESULTS.md, issue 10)."""
+
+    def __init__(self, config, num_labels=2, dropout=None, pooling="cls"):
         super().__init__(config)
-        self.num_labels = num_labels
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.num_labels, self.pooling = num_labels, pooling
         self.dropout = Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(config.hidden_size, num_labels, weight_attr=_weight_attr(config))
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None, task_type_ids=None):
-        _, pooled = self.encode(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        seq, pooled = self.encode(input_ids, token_type_ids, position_ids, attention_mask, task_type_ids)
+        if self.pooling == "mean":
+            keep = (input_ids != self.config.pad_token_id) if attention_mask is None or attention_mask.ndim != 2 \
+                else attention_mask
+            keep = keep.astype(seq.dtype).unsqueeze(-1)
+            pooled = (seq * keep).sum(axis=1) / keep.sum(axis=1).clip(min=1.0)
         return self.classifier(self.dropout(pooled))
 
 

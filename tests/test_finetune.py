@@ -92,7 +92,9 @@ def test_sentiment_classifier_beats_majority(demo, tmp_path):
     with open(data / "train.tsv", "a", encoding="utf-8") as f:  # two bad lines, skipped and counted
         f.write("1\t好\textra column\n7\t标签不对\n")
     model_dir = tmp_path / "model"
-    r = run_example("classifier", ["--data_dir", str(data), *_common(demo), "--on_bad_line", "skip",
+    # mean pooling: --do_predict and both exports below must rebuild it from task.json (with the
+    # default cls pooling instead, their probabilities would differ)
+    r = run_example("classifier", ["--data_dir", str(data), *_common(demo), "--on_bad_line", "skip", "--pooling", "mean",
                                    "--run_config", json.dumps({"model_dir": str(model_dir), "max_steps": 200,
                                                                "eval_steps": 100, "save_steps": 200, "seed": 1}),
                                    "--hparam", '{"batch_size": 32, "learning_rate": 1e-3, "warmup_proportion": 0.1}'])
@@ -106,6 +108,7 @@ def test_sentiment_classifier_beats_majority(demo, tmp_path):
     _, test = _last(r.stdout, "test")
     assert test["acc"] > majority + 0.1
     assert os.path.isfile(model_dir / "best" / "model_state.pdparams")
+    assert json.loads((model_dir / "task.json").read_text())["pooling"] == "mean"
 
     # --do_predict on review texts: the trained model, not a fresh one, answers
     with open(data / "dev.tsv", encoding="utf-8") as f:

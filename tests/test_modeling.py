@@ -169,6 +169,30 @@ def test_heads_shapes_and_names_match_paddlenlp():
     assert set(qa.state_dict()) == set(PQA(pcfg).state_dict())
 
 
+def test_mean_pooling_is_the_masked_mean_of_the_top_layer():
+    """pooling="mean": the classifier sees the mean of the non-pad token vectors (checked against
+    numpy on the encoder's own output), so extra padding changes nothing; same weights as "cls"."""
+    paddle.seed(3)
+    cfg = ErnieConfig(**TINY)
+    net = ErnieForSequenceClassification(cfg, num_labels=3, pooling="mean")
+    net.eval()
+    ids = _batch(False)[0]
+    seq, _ = net.ernie(paddle.to_tensor(ids))
+    keep = (ids != 0)[..., None]
+    want = (seq.numpy() * keep).sum(1) / keep.sum(1)
+    w, b = net.classifier.weight.numpy(), net.classifier.bias.numpy()
+    np.testing.assert_allclose(net(paddle.to_tensor(ids)).numpy(), want @ w + b, atol=1e-5)
+    padded = np.concatenate([ids, np.zeros((3, 4), ids.dtype)], axis=1)
+    np.testing.assert_allclose(net(paddle.to_tensor(padded)).numpy(), want @ w + b, atol=1e-5)
+    # an explicit 2-D keep-mask gives the same as the one derived from the pad id
+    np.testing.assert_allclose(net(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(keep[..., 0].astype("int64")))
+                               .numpy(), want @ w + b, atol=1e-5)
+    cls = ErnieForSequenceClassification(cfg, num_labels=3)
+    assert set(cls.state_dict()) == set(net.state_dict())
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        ErnieForSequenceClassification(cfg, pooling="max")
+
+
 def test_head_registry():
     assert HEADS["mlm"].__name__ == "ErnieMLMHead"
     assert HEADS["sequence_classification"] is ErnieForSequenceClassification

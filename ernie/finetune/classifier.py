@@ -13,7 +13,7 @@ from ernie.finetune.common import ErnieTaskModel
 from ernie.finetune.data import BadLines, read_label_map, read_tsv
 from ernie.finetune.metrics import Matthews, Pearson, Spearman
 from ernie.finetune.runner import Task, predict_rows, run_predict_tsv
-from ernie.modeling import ErnieForSequenceClassification
+from ernie.modeling import POOLINGS, ErnieForSequenceClassification
 
 __all__ = ["ClassifierModel", "ClassificationTask", "encode_text"]
 
@@ -37,11 +37,12 @@ class ClassifierModel(ErnieTaskModel):
     """Logits [B, num_labels] from the pooled [CLS] vector; with num_labels 1 a regression
     score trained with mean squared error."""
 
-    HPARAMS = frozenset({"num_labels"})
+    HPARAMS = frozenset({"num_labels", "pooling"})
 
     def build_net(self, config, hparams):
         self.num_labels = int(hparams.get("num_labels", 2))
-        return ErnieForSequenceClassification(config, num_labels=self.num_labels)
+        return ErnieForSequenceClassification(config, num_labels=self.num_labels,
+                                              pooling=hparams.get("pooling", "cls"))
 
     @property
     def regression(self):
@@ -75,6 +76,9 @@ class ClassificationTask(Task):
         p.add_argument("--label_map", help="label names: JSON {label: id}, or one label a line")
         p.add_argument("--sentence_piece_model", help="ERNIE-tiny: SentencePiece model for tokenization")
         p.add_argument("--word_dict", help="ERNIE-tiny: word dict for segmentation before SentencePiece")
+        p.add_argument("--pooling", choices=POOLINGS, default=None,
+                       help="sentence vector for the classifier: cls (ERNIE's pooler, the default) or mean "
+                            "(mean of the top layer over the tokens; better after short pre-training)")
         p.add_argument("--best_metric", default=None,
                        help="dev metric that picks the best model: acc (default), f1, matthews; "
                             "regression: pearson (default), spearman, mse")
@@ -88,6 +92,7 @@ class ClassificationTask(Task):
         if label_map and num != 1 and sorted(label_map.values()) != list(range(num)):
             raise SystemExit(f"the label map {label_map} does not give ids 0..{num - 1}")
         self.label_map, self.num_labels = label_map, int(num)
+        self.pooling = options.flag("pooling") or self.meta.get("pooling") or "cls"
         self.id2label = {v: k for k, v in label_map.items()} if label_map else None
         if self.num_labels == 1:
             self.best_metric, self.higher_is_better = "pearson", True
@@ -101,10 +106,11 @@ class ClassificationTask(Task):
             self.best_metric, self.higher_is_better = chosen, chosen != "mse"
 
     def task_meta(self):
-        return dict(num_labels=self.num_labels, label_map=self.label_map, best_metric=self.best_metric)
+        return dict(num_labels=self.num_labels, label_map=self.label_map, best_metric=self.best_metric,
+                    pooling=self.pooling)
 
     def model_hparams(self):
-        return dict(num_labels=self.num_labels)
+        return dict(num_labels=self.num_labels, pooling=self.pooling)
 
     @property
     def pad_values(self):
