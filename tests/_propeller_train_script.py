@@ -9,7 +9,7 @@ writes the parameters to ``<model_dir>/final_params.npz``. ``--record_dir`` make
 write ``rank<r>.json``: the example indices of each training micro-batch, the steps it saved
 and how many evaluations it ran. ``PROPELLER_TEST_PAUSE_AT=N`` (env, so the command line stays
 the same for a restart) makes the run write ``<model_dir>/paused`` at step N and then wait to
-be killed.
+be killed; ``PROPELLER_TEST_FAIL_AT=N`` makes the last rank raise at step N.
 """
 import argparse
 import json
@@ -111,6 +111,15 @@ class _PauseHook(propeller.RunHook):
             sys.exit(3)
 
 
+class _FailHook(propeller.RunHook):
+    def __init__(self, at):
+        self.at = at
+
+    def after_step(self, state):
+        if state.gstep == self.at:
+            raise RuntimeError(f"test failure at step {state.gstep}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--model_dir", required=True)
@@ -140,6 +149,8 @@ def main(argv=None):
         learner.saver.save = lambda step, *a, **k: (saves.append(step), save(step, *a, **k))[1]
         learner.evaluate = lambda *a, **k: (evals.append(1), evaluate(*a, **k))[1]
     hooks = []
+    if os.environ.get("PROPELLER_TEST_FAIL_AT") and dist.rank() == dist.world_size() - 1:
+        hooks.append(_FailHook(int(os.environ["PROPELLER_TEST_FAIL_AT"])))
     if os.environ.get("PROPELLER_TEST_PAUSE_AT"):
         hooks.append(_PauseHook(int(os.environ["PROPELLER_TEST_PAUSE_AT"]), os.path.join(args.model_dir, "paused")))
     evals_ds = {"dev": eval_dataset(examples[:16])} if args.eval_steps else None

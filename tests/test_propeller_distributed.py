@@ -46,3 +46,14 @@ def test_two_processes_match_one(tmp_path):
     assert (tmp_path / "two" / "ckpt_info").read_text() == "model_4\nmodel_8\nmodel_12\n"
     assert "step: 12, loss:" in logs[0] and "[dev evaluation]" in logs[0]
     assert "step: " not in logs[1] and "evaluation]" not in logs[1] and "saved checkpoint" not in logs[1]
+    assert not any("orderly distributed shutdown failed" in log for log in logs)
+
+
+def test_a_rank_that_fails_ends_the_job_instead_of_hanging(tmp_path):
+    """A rank raising mid-training must not leave its peer (or itself, at exit) waiting for a
+    collective that never comes: the launcher reports the failure, promptly."""
+    two = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+                          "--log_dir", str(tmp_path / "logs"), S.SCRIPT, "--model_dir", str(tmp_path / "two")] + ARGS,
+                         env=S.subprocess_env(PROPELLER_TEST_FAIL_AT="3"), capture_output=True, text=True, timeout=240)
+    assert two.returncode != 0
+    assert "test failure at step 3" in (tmp_path / "logs" / "workerlog.1").read_text()

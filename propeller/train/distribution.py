@@ -10,6 +10,7 @@ import time
 import paddle
 
 _initialised = False
+_finished = False  # the last training run ended on every rank (see _shutdown)
 
 
 def world_size():
@@ -40,12 +41,28 @@ def _shutdown():
     Left to interpreter teardown, the gloo context goes down in arbitrary order, maybe with the
     peer already gone: a rank of tests/test_propeller_distributed.py ended with SIGSEGV (in CI)
     or SIGABRT (1 of ~100 runs here) after all its work was done and saved, which the launcher
-    reports as a failed job."""
+    reports as a failed job. Only after a training run that every rank finished (``finished``):
+    a rank leaving on an error must not wait at a barrier its peers never reach."""
+    if not _finished:
+        return
     try:
         paddle.distributed.barrier()
         paddle.distributed.destroy_process_group()
     except Exception as e:  # the peer died first: nothing left to shut down in order
         logging.getLogger("propeller").warning("rank %d: orderly distributed shutdown failed: %s", rank(), e)
+
+
+def started():
+    """A training run begins: until every rank has finished it, exit without waiting for peers."""
+    global _finished
+    _finished = False
+
+
+def finished():
+    """Every rank calls this at the end of a training run; they wait for each other here."""
+    global _finished
+    barrier()
+    _finished = True
 
 
 def wrap(model):

@@ -407,6 +407,7 @@ class Learner:
             self._warm_start()
         world, rank = dist.world_size(), dist.rank()
         model = dist.wrap(self.model)
+        dist.started()
         if to_static_enabled(rc, self.model):
             if self._static is None:  # kept across train() calls: compiled graphs are reused
                 self._static = _StaticForward(self.model)
@@ -499,7 +500,7 @@ class Learner:
             del it, feed
         for h in hooks:
             h.after_train(state)
-        dist.barrier()
+        dist.finished()
         return state
 
     # ------------------------------------------------------------------ eval / predict
