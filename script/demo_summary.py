@@ -58,7 +58,9 @@ def main(argv=None):
         print(f"{name:<{w}}  {s:>18}  {n:>18}")
     print(f"(the demo's own model on dev: sentiment acc {dev['sentiment']:.4f}, NER F1 {dev['ner']:.4f})")
     verdicts = [f"sentiment: {'beats' if ours['sentiment'] > lr['test']['acc'] else 'does not beat'} the linear "
-                f"baseline ({ours['sentiment']:.4f} vs {lr['test']['acc']:.4f})"]
+                f"baseline ({ours['sentiment']:.4f} vs {lr['test']['acc']:.4f})",
+                f"ner: {'beats' if ours['ner'] > lex['test']['f1'] else 'does not beat'} the lexicon baseline "
+                f"({ours['ner']:.4f} vs {lex['test']['f1']:.4f})"]
     if study:
         r = study["table"]["none"]
         for task, what in (("sentiment", "accuracy"), ("ner", "F1")):
