@@ -53,7 +53,7 @@ finetune() {  # name example data_dir learning_rate steps eval_steps [flags...]
 echo "== 4/5 fine-tuning on the demo sentiment set and the demo NER set (side by side)"
 finetune sentiment finetune_classifier.py "$DATA/sentiment" 1e-3 900 150 --pooling mean &
 sentiment=$!
-finetune ner finetune_ner.py "$DATA/msra_ner" 2e-3 3600 600 &
+finetune ner finetune_ner.py "$DATA/msra_ner" 2e-3 2400 400 &
 ner=$!
 wait $sentiment || { echo "sentiment fine-tuning failed: $OUT/sentiment.log" >&2; exit 1; }
 wait $ner || { echo "NER fine-tuning failed: $OUT/ner.log" >&2; exit 1; }
