@@ -59,6 +59,6 @@ wait $sentiment || { echo "sentiment fine-tuning failed: $OUT/sentiment.log" >&2
 wait $ner || { echo "NER fine-tuning failed: $OUT/ner.log" >&2; exit 1; }
 
 echo "== 5/5 scores (test sets; each model selected on dev)"
-python script/demo_summary.py --out "$OUT"
+python script/demo_summary.py --out "$OUT" --ft_steps sentiment=900,ner=2400
 echo "pre-trained model: $OUT/ernie2; fine-tuned: $OUT/{sentiment,ner}/best (inference export in best_inference/)"
 echo "per-task pre-training loss curves: $PRETRAIN_DIR/task_losses.png; demo time $(( ($(date +%s) - t0) / 60 )) min"
