@@ -13,10 +13,12 @@ become 0: a step of the small model on a padded batch with a masked token loss w
 0.5 s (bench/RESULTS.md). The register is per thread and new threads copy it from their
 creator, so it is set here, on import, before paddle starts its thread pools. Values that small
 carry no information for training. ``PROPELLER_FLUSH_DENORMALS=0`` keeps IEEE denormals.
-Threads: Paddle's import sets ``OMP_NUM_THREADS=1`` when it is unset, so a training run left to
-the defaults computes on one core of N (the demo's pre-training: 2.09 batches/s on one core, 2.43
-on both; fine-tuning runs side by side keep their explicit 1). :func:`default_threads` sets it to the cores this process may use, unless the user
-chose; the predictors and servers set their own thread counts (``num_threads``) explicitly.
+Threads: Paddle's import sets ``OMP_NUM_THREADS=1`` when it is unset (and warns when it is more),
+so a training run left to the defaults computes on one core of N. :data:`USER_THREADS` keeps what
+the user set, read here before paddle's import; the trainer then gives each process its share of
+the cores (:func:`training_threads`) through ``paddle.base.core.set_num_threads``
+(``propeller.train.trainer``; 2.09 -> 2.38 KM batches/s on 2 cores, bench/RESULTS.md). The
+predictors and servers set their own (``num_threads``).
 This module must not import paddle.
 """
 import ctypes
@@ -42,12 +44,17 @@ def tune():
     return os.environ.get("MKL_DEBUG_CPU_TYPE")
 
 
-def default_threads():
-    """OMP_NUM_THREADS = the cores this process may run on, unless set. Returns the value in force."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        os.environ["OMP_NUM_THREADS"] = str(max(1, n))
-    return os.environ["OMP_NUM_THREADS"]
+USER_THREADS = os.environ.get("OMP_NUM_THREADS")  # None: left to us (paddle's import will set it to 1)
+
+
+def training_threads():
+    """Math threads for a training process: the user's OMP_NUM_THREADS if set, else the cores
+    this process may run on divided among the processes the launcher started on this machine."""
+    if USER_THREADS is not None:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local = int(os.environ.get("PADDLE_LOCAL_SIZE") or os.environ.get("PADDLE_TRAINERS_NUM") or 1)
+    return max(1, cores // max(1, local))
 
 
 _FTZ, _DAZ = 1 << 15, 1 << 6
@@ -86,7 +93,6 @@ def _cache_numpy_limits():
 
 
 tune()
-default_threads()
 if os.environ.get("PROPELLER_FLUSH_DENORMALS", "1") != "0":
     _cache_numpy_limits()
     flush_denormals()

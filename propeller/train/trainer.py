@@ -50,6 +50,7 @@ import numpy as np
 import paddle
 from paddle.base import unique_name  # UniqueNameGenerator is not re-exported by paddle.utils
 
+from propeller import cpu_env
 from propeller.log import setup_logging
 from propeller.train import distribution as dist
 from propeller.train.hooks import (CheckpointSaverHook, EvalHook, LoggingHook, ProgressBarHook, RunState,
@@ -293,6 +294,9 @@ class Learner:
         if seed is not None:
             paddle.seed(seed), np.random.seed(seed), random.seed(seed)
         dist.init()
+        threads = cpu_env.training_threads()  # paddle's import left one core; None: the user chose
+        if threads:
+            paddle.base.core.set_num_threads(threads)
         # Parameter and optimizer-accumulator names come from a process-global counter and the
         # optimizer state is keyed by them: a private namespace per Learner gives every Learner the
         # names a fresh process would, so a checkpoint restores into a second Learner in-process.
