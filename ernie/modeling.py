@@ -381,8 +381,8 @@ class ErnieForSequenceClassification(_ErnieWithHeads):
 
     ``pooling``: "cls" (ERNIE's pooler: tanh(W h_[CLS])) or "mean" (the mean of the top layer over
     the non-pad tokens). A masked-LM-only pre-training never trains [CLS] or the pooler, while every
-    token's vector is what it learnt; on small pre-training budgets "mean" fine-tunes better
-    (bench/RESULTS.md, issue 10)."""
+    token's vector is what it learnt; after the demo's short pre-training "mean" scored a little
+    higher on dev and steadier on test (bench/RESULTS.md, issue 10)."""
 
     def __init__(self, config, num_labels=2, dropout=None, pooling="cls"):
         super().__init__(config)

@@ -78,7 +78,7 @@ class ClassificationTask(Task):
         p.add_argument("--word_dict", help="ERNIE-tiny: word dict for segmentation before SentencePiece")
         p.add_argument("--pooling", choices=POOLINGS, default=None,
                        help="sentence vector for the classifier: cls (ERNIE's pooler, the default) or mean "
-                            "(mean of the top layer over the tokens; better after short pre-training)")
+                            "(mean of the top layer over the tokens, which a masked-LM pre-training does train)")
         p.add_argument("--best_metric", default=None,
                        help="dev metric that picks the best model: acc (default), f1, matthews; "
                             "regression: pearson (default), spearman, mse")
