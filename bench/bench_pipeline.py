@@ -57,19 +57,7 @@ def train(data, hp, steps, model_dir):
     import propeller.paddle as propeller
     from ernie.pretraining.multitask import MultiTaskPretrainModel
 
-    class Timer(propeller.RunHook):
-        def __init__(self):
-            self.t, self.times = None, []
-
-        def before_train(self, state):
-            self.t = time.perf_counter()
-
-        def after_step(self, state):
-            now = time.perf_counter()
-            self.times.append(now - self.t)
-            self.t = now
-
-    timer = Timer()
+    timer = propeller.train.StepTimerHook()
     rc = {"model_dir": model_dir, "max_steps": steps, "seed": 1, "log_steps": None, "save_steps": None,
           "eval_steps": None}
     learner = propeller.Learner(MultiTaskPretrainModel, rc, propeller.HParams(**hp), split_batches="none")

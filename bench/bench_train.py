@@ -172,19 +172,7 @@ def run_trainer(shape, steps, warmup, variant, model_kind):
                      for x in b) for b in batches]
     total = warmup + steps
 
-    class Timer(propeller.RunHook):
-        def __init__(self):
-            self.t, self.times = None, []
-
-        def before_train(self, state):
-            self.t = time.perf_counter()
-
-        def after_step(self, state):
-            now = time.perf_counter()
-            self.times.append(now - self.t)
-            self.t = now
-
-    timer = Timer()
+    timer = propeller.train.StepTimerHook()
     with tempfile.TemporaryDirectory() as d:
         rc = dict(model_dir=d, max_steps=total, seed=1, log_steps=None, save_steps=None, eval_steps=None,
                   to_static=variant == "to_static")

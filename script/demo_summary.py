@@ -74,13 +74,13 @@ def main(argv=None):
                 f"ner: {'beats' if ours['ner'] > lex['test']['f1'] else 'does not beat'} the lexicon baseline "
                 f"({ours['ner']:.4f} vs {lex['test']['f1']:.4f})"]
     if study:
-        r = rand
         for task, what in (("sentiment", "accuracy"), ("ner", "F1")):
-            if task not in r:
+            if task not in rand:
                 continue
-            better = ours[task] > r[task]["test_mean"] + r[task]["test_std"]
+            r = rand[task]
+            better = ours[task] > r["test_mean"] + r["test_std"]
             verdicts.append(f"{task}: {'beats' if better else 'does not clearly beat'} random init "
-                            f"({ours[task]:.4f} vs {r[task]['test_mean']:.4f} ± {r[task]['test_std']:.4f} {what})")
+                            f"({ours[task]:.4f} vs {r['test_mean']:.4f} ± {r['test_std']:.4f} {what})")
         if study.get("settings"):
             s = study["settings"]
             verdicts.append(f"study: {s.get('pretrain_steps')} pre-training batches per variant; the study's "

@@ -2,7 +2,7 @@
 from propeller.train import distribution
 from propeller.train.exporter import BestExporter, BestInferenceModelExporter
 from propeller.train.hooks import (CheckpointSaverHook, EvalHook, LoggingHook, ProgressBarHook, RunHook,
-                                   RunState, StopAtStepHook)
+                                   RunState, StepTimerHook, StopAtStepHook)
 from propeller.train.model import Model
 from propeller.train.optim import build_optimizer, linear_warmup_decay
 from propeller.train.saver import Saver, load_model_state

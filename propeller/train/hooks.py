@@ -37,6 +37,22 @@ class RunHook:
         pass
 
 
+class StepTimerHook(RunHook):
+    """Wall seconds of each training step (``times``; the first includes the loop's start-up), for
+    benchmarks that time the trainer as users run it."""
+
+    def __init__(self):
+        self.t, self.times = None, []
+
+    def before_train(self, state):
+        self.t = time.perf_counter()
+
+    def after_step(self, state):
+        now = time.perf_counter()
+        self.times.append(now - self.t)
+        self.t = now
+
+
 class StopAtStepHook(RunHook):
     """Stop at global step ``max_steps`` and/or after ``run_steps`` steps of this invocation."""
 
