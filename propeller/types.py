@@ -66,19 +66,21 @@ class RunConfig:
     def __init__(self, **kwargs):
         self._init(kwargs, source=None)
 
-    def _init(self, values, source):
+    def _init(self, values, source, origins=None):
         for name, (_, default, _) in _RUNCONFIG_FIELDS.items():
             object.__setattr__(self, name, default)
         for key, value in values.items():
-            object.__setattr__(self, key, _check_runconfig_value(key, value, source))
+            where = (origins or {}).get(key, source)
+            object.__setattr__(self, key, _check_runconfig_value(key, value, where))
 
     @classmethod
-    def from_dict(cls, d, source=None):
-        """Build from a mapping; ``source`` (a file name or argument) is named in errors."""
+    def from_dict(cls, d, source=None, origins=None):
+        """Build from a mapping; ``source`` (a file name or argument) is named in errors, or the
+        key's own entry of ``origins`` (key -> source, when the dict merges several files)."""
         if not isinstance(d, dict):
             raise ValueError("%srun_config must be a JSON object, got %s" % (_where(source), type(d).__name__))
         self = cls.__new__(cls)
-        self._init(d, source)
+        self._init(d, source, origins)
         return self
 
     @classmethod

@@ -153,3 +153,63 @@ def test_spec_types():
     ws = propeller.WarmStartSetting(predicate_fn=lambda name: True, from_dir="d")
     assert ws.from_dir == "d" and ws.predicate_fn("w")
     assert {propeller.RunMode.TRAIN, propeller.RunMode.EVAL, propeller.RunMode.PREDICT} == set(propeller.RunMode)
+
+
+# ---------------------------------------------------------------------------- "base": config inheritance
+
+def _write(path, obj):
+    path.write_text(json.dumps(obj))
+    return str(path)
+
+
+def test_base_files_merge_depth_first_later_wins(tmp_path):
+    (tmp_path / "sub").mkdir()
+    # root -> [mid, other]; mid -> sub/deep.json (relative to mid's directory); nested dicts merge
+    _write(tmp_path / "sub" / "deep.json", {"epoch": 5, "warmup_proportion": 0.2, "adv": {"method": "pgd", "k": 3}})
+    _write(tmp_path / "mid.json", {"base": "sub/deep.json", "epoch": 4, "batch_size": 16,
+                                   "adv": {"method": "fgm", "epsilon": 1.0}})
+    _write(tmp_path / "other.json", {"batch_size": 8, "weight_decay": 0.0})
+    root = _write(tmp_path / "root.json", {"base": ["mid.json", "other.json"], "learning_rate": 1e-4,
+                                           "adv": {"epsilon": 0.5}})
+    rc, hp = _parse(["--hparam", root, "--hparam", '{"adv": {"k": 2}}'])
+    assert hp.to_dict() == {"epoch": 4, "warmup_proportion": 0.2, "batch_size": 8, "weight_decay": 0.0,
+                            "learning_rate": 1e-4, "adv": {"method": "fgm", "k": 2, "epsilon": 0.5}}
+    # a literal's base is relative to the working directory; absolute paths work anywhere
+    rc, hp = _parse(["--run_config", json.dumps({"base": _write(tmp_path / "rc.json", {"max_steps": 7}),
+                                                 "model_dir": "m"})])
+    assert (rc.model_dir, rc.max_steps) == ("m", 7)
+
+
+def test_base_errors_name_the_chain(tmp_path):
+    a = _write(tmp_path / "a.json", {"base": "b.json"})
+    _write(tmp_path / "b.json", {"base": "c.json"})
+    _write(tmp_path / "c.json", {"base": "a.json"})
+    with pytest.raises(ValueError, match=r"cycle: .*a\.json -> .*b\.json -> .*c\.json -> a\.json"):
+        _parse(["--hparam", a])
+    miss = _write(tmp_path / "m.json", {"base": ["b2.json"]})
+    _write(tmp_path / "b2.json", {"base": "gone.json"})
+    with pytest.raises(ValueError, match=r"base file 'gone\.json' not found .*chain: .*m\.json -> .*b2\.json -> gone\.json"):
+        _parse(["--hparam", miss])
+    with pytest.raises(ValueError, match=r"'base' must be a file name or a list"):
+        _parse(["--hparam", '{"base": 3}'])
+    # a bad run_config key is reported against the file that holds it, not the one that includes it
+    inner = _write(tmp_path / "inner.json", {"max_step": 3})
+    with pytest.raises(ValueError, match=r"inner\.json.*unknown RunConfig key 'max_step'"):
+        _parse(["--run_config", _write(tmp_path / "outer.json", {"base": inner, "model_dir": "m"})])
+
+
+def test_print_config_shows_merged_values_and_origins(tmp_path, capsys):
+    base = _write(tmp_path / "base.json", {"learning_rate": 1e-3, "epoch": 3, "adv": {"method": "fgm"}})
+    top = _write(tmp_path / "top.json", {"base": "base.json", "epoch": 2})
+    parser = propeller.ArgumentParser("test")
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["--hparam", top, "--hparam", '{"batch_size": 4}', "--run_config", '{"model_dir": "o"}',
+                           "--print_config"])
+    assert e.value.code == 0
+    lines = dict(line.split(" = ", 1) for line in capsys.readouterr().out.splitlines() if " = " in line)
+    assert lines["learning_rate"] == f"0.001    # base file '{base}'"
+    assert lines["epoch"] == f"2    # --hparam #1 file '{top}'"
+    assert lines["adv.method"] == f"\"fgm\"    # base file '{base}'"
+    assert lines["batch_size"] == "4    # --hparam #2"
+    assert lines["model_dir"] == "\"o\"    # --run_config"
+    assert lines["save_steps"] == "1000    # default"

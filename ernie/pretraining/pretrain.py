@@ -58,7 +58,7 @@ import numpy as np
 import propeller.paddle as propeller
 from propeller.log import setup_logging
 from propeller.train import distribution as dist
-from propeller.util import load_dict
+from propeller.util import format_config, load_dict
 
 from ernie.checkpoint import save_pretrained
 from ernie.modeling import ErnieConfig
@@ -297,8 +297,18 @@ def plot_task_losses(jsonl, png, stage_steps=(), smooth=10):
 
 # ----------------------------------------------------------------------------- main
 
+def _schedule_text(ns):
+    """``--print_config``: the schedule after its ``base`` files, then the command-line overrides."""
+    cfg, _, origins = load_dict(ns.schedule, "--schedule", with_origins=True)
+    rc, _, rc_origins = load_dict(ns.run_config, "--run_config", with_origins=True) if ns.run_config else ({}, 0, {})
+    hp, hp_origins = propeller.parse_hparam(ns, with_origins=True) if ns.hparam else ({}, {})
+    return format_config([("schedule (merged)", cfg, origins, "?"),
+                          ("--run_config: overrides the schedule's run_config", rc, rc_origins, "?"),
+                          ("--hparam: overrides the schedule's hparams", dict(hp and hp.to_dict()), hp_origins, "?")])
+
+
 def make_parser():
-    p = propeller.ArgumentParser("ERNIE 2.0 continual multi-task pre-training")
+    p = propeller.ArgumentParser("ERNIE 2.0 continual multi-task pre-training", print_config=_schedule_text)
     p.add_argument("--schedule", required=True, help="schedule config JSON (config/pretrain/*.json)")
     p.add_argument("--init_checkpoint", "--warm_start_from", dest="init_checkpoint",
                    help="our checkpoint, a PaddleNLP one, or a legacy ERNIE params/ dir")
