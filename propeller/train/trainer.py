@@ -19,6 +19,8 @@ Hyper-parameters the loop reads (``HParams`` / dict, all optional):
   gets a ``GradScaler`` with dynamic loss scaling from ``init_loss_scaling``,
   ``incr_every_n_steps``, ``decr_every_n_nan_or_inf``, ``incr_ratio``, ``decr_ratio``
   (defaults: AMP_DEFAULTS). On CPU Paddle runs both as fp32 (no-ops).
+* ``adversarial`` (None): FGM or PGD on the embeddings, e.g. ``{"method": "fgm", "epsilon": 1.0}``
+  (``propeller/train/adversarial.py``): each micro-batch is run again on perturbed embeddings.
 
 The training forward runs through ``paddle.jit.to_static`` by default (``_StaticForward``;
 RunConfig ``to_static``, env ``PROPELLER_TO_STATIC=0`` to opt out; a model may decline with
@@ -53,6 +55,7 @@ from paddle.base import unique_name  # UniqueNameGenerator is not re-exported by
 from propeller import cpu_env
 from propeller.log import setup_logging
 from propeller.train import distribution as dist
+from propeller.train.adversarial import Adversary
 from propeller.train.hooks import (CheckpointSaverHook, EvalHook, LoggingHook, ProgressBarHook, RunState,
                                    StopAtStepHook)
 from propeller.train.model import Model
@@ -243,7 +246,7 @@ def _close_stream(it):
 # every hparam the Learner itself reads (the model and the optimiser declare theirs), and
 # batch_size, which the data pipelines of nearly every run and propeller.tools.kfold read
 TRAINER_HPARAMS = frozenset({"num_workers", "split_batches", "use_fp16", "use_bf16",
-                             "gradient_accumulation_steps", "batch_size"}) | frozenset(AMP_DEFAULTS)
+                             "gradient_accumulation_steps", "batch_size", "adversarial"}) | frozenset(AMP_DEFAULTS)
 
 
 def known_hparams(model_class):
@@ -317,6 +320,7 @@ class Learner:
         if self.split_batches not in SPLIT_MODES:
             raise ValueError(f"split_batches must be one of {SPLIT_MODES}, got {self.split_batches!r}")
         self._static = None  # the compiled training forward, built at the first train()
+        self.adversary = Adversary.from_hparams(self.model, _hget(self.params, "adversarial", None))
         self._amp_dtype = None
         if _hget(self.params, "use_fp16", False):
             self._amp_dtype = "float16"
@@ -336,6 +340,16 @@ class Learner:
         if self._amp_dtype is None:
             return contextlib.nullcontext()
         return paddle.amp.auto_cast(enable=True, dtype=self._amp_dtype, level="O1")
+
+    def _micro_loss(self, model, forward, features, labels, accum):
+        """(loss, the loss as backward takes it: divided over the accumulation group and scaled)."""
+        with self._autocast():
+            pred = forward(model, features)
+            loss = self.model.loss(pred, labels)
+        scaled = loss / accum if accum > 1 else loss
+        if self.scaler is not None:
+            scaled = self.scaler.scale(scaled)
+        return loss, scaled
 
     def _make_scaler(self):
         # bf16 has fp32's exponent range, so it needs no loss scaling (Paddle disables it for bf16 too)
@@ -447,13 +461,13 @@ class Learner:
                     # gradients are all-reduced only on the last micro-batch of a step
                     sync = model.no_sync() if (world > 1 and n_micro < accum - 1) else contextlib.nullcontext()
                     with sync:
-                        with self._autocast():
-                            pred = forward(model, features)
-                            loss = self.model.loss(pred, labels)
-                        scaled = loss / accum if accum > 1 else loss
-                        if self.scaler is not None:
-                            scaled = self.scaler.scale(scaled)
+                        loss, scaled = self._micro_loss(model, forward, features, labels, accum)
+                        if self.adversary is not None:
+                            self.adversary.before_backward()
                         self.model.backward(scaled)
+                        if self.adversary is not None:  # the same batch again on perturbed embeddings
+                            self.adversary.attack(lambda: self.model.backward(
+                                self._micro_loss(model, forward, features, labels, accum)[1]))
                     d = loss.detach()
                     if d.dtype != paddle.float32:
                         d = d.astype("float32")
