@@ -95,6 +95,7 @@ def test_sentiment_classifier_beats_majority(demo, tmp_path):
     # mean pooling: --do_predict and both exports below must rebuild it from task.json (with the
     # default cls pooling instead, their probabilities would differ)
     r = run_example("classifier", ["--data_dir", str(data), *_common(demo), "--on_bad_line", "skip", "--pooling", "mean",
+                                   "--result_file", str(tmp_path / "result.json"),
                                    "--run_config", json.dumps({"model_dir": str(model_dir), "max_steps": 200,
                                                                "eval_steps": 100, "save_steps": 200, "seed": 1}),
                                    "--hparam", '{"batch_size": 32, "learning_rate": 1e-3, "warmup_proportion": 0.1}'])
@@ -107,6 +108,10 @@ def test_sentiment_classifier_beats_majority(demo, tmp_path):
     assert f"file: {data / 'dev.tsv'}" in line and dev["data_num"] == len(labels)
     _, test = _last(r.stdout, "test")
     assert test["acc"] > majority + 0.1
+    # --result_file: the same final figures, flat, for propeller.tools.search / kfold
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["dev.acc"] == pytest.approx(dev["acc"], abs=1e-6) and result["test.acc"] == pytest.approx(test["acc"], abs=1e-6)
+    assert result["dev.data_num"] == len(labels) and result["best_step"] in (100, 200)
     assert os.path.isfile(model_dir / "best" / "model_state.pdparams")
     assert json.loads((model_dir / "task.json").read_text())["pooling"] == "mean"
 

@@ -168,6 +168,9 @@ def make_parser(task_cls, description=None):
     p.add_argument("--on_bad_line", choices=("error", "skip"), default="error",
                    help="a malformed data line stops the run naming file and line, or is skipped and counted")
     p.add_argument("--cased", action="store_true", help="do not lower-case the text (cased vocabularies)")
+    p.add_argument("--result_file", help="after training, write the best-on-dev model's dev and test metrics here as "
+                                         "one JSON object ({\"dev.acc\": ..., \"test.acc\": ..., \"best_step\": ...}; "
+                                         "what propeller.tools.search and kfold read)")
     common = {a.dest for a in p._actions}
     task_cls.add_args(p)
     p.task_flags = tuple(a.dest for a in p._actions if a.dest not in common)
@@ -345,6 +348,10 @@ def train(task_cls, args, task_flags, run_config, hparams):
             out_path = os.path.join(model_dir, f"{name}_out.tsv")
             print(f"testing {','.join(files)}, save to {out_path}", flush=True)
             task.write_predictions(learner, files, out_path)
+    if args.result_file:
+        flat = {f"{split}.{k}": v for split, res in final.items() for k, v in res.items()
+                if isinstance(v, (int, float)) and k != "elapsed_time"}
+        atomic_write_text(args.result_file, json.dumps(dict(flat, best_step=best_step), indent=1) + "\n")
     return final
 
 

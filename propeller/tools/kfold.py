@@ -18,8 +18,9 @@ From the command line, around any training script (one process per fold):
 
     python -m propeller.tools.kfold --k 5 --data train.tsv --work_dir out/kfold [--header] \\
         [--seed 0] [--stratify_column -1] -- \\
-        example/finetune_classifier.py --data_dir {data_dir} --run_config '{{"model_dir": "{model_dir}"}}' \\
-            --result_file {result_file} --pred_file {pred_file}
+        example/finetune_classifier.py --data_dir {data_dir} --vocab_file data/demo/vocab.txt \\
+            --warm_start_from output/demo/pretrained --run_config '{{"model_dir": "{model_dir}"}}' \\
+            --result_file {result_file}
 
 The lines of ``--data`` (after a header line with ``--header``, which is copied to every split) are
 dealt to k folds (shuffled with ``--seed``; stratified on a tab-separated column with
@@ -45,10 +46,11 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 
 import numpy as np
+
+from propeller.tools.command import last_json_line, python_command, read_result, run_echoing
 
 __all__ = ["assign_folds", "kfold", "summarize"]
 
@@ -207,32 +209,7 @@ def _write_lines(path, head, lines):
 
 
 def _command(template, values):
-    cmd = [arg.format(**values) for arg in template]
-    if cmd and (cmd[0].endswith(".py") or cmd[0] == "-m"):
-        cmd = [sys.executable] + cmd
-    return cmd
-
-
-def _last_json_line(lines):
-    for line in reversed(lines):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                return obj
-    return None
-
-
-def _run_fold(cmd, env, fold):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
-    tail = []
-    for line in proc.stdout:  # echoed as it comes: a fold may train for hours
-        sys.stdout.write(f"[fold {fold}] {line}")
-        tail = (tail + [line])[-50:]
-    return proc.wait(), tail
+    return python_command([arg.format(**values) for arg in template])
 
 
 def main(argv=None):
@@ -286,21 +263,18 @@ def main(argv=None):
                        KFOLD_PRED_FILE=values["pred_file"])
             cmd = _command(template, values)
             print(f"[kfold] fold {i}/{args.k}: {' '.join(shlex.quote(c) for c in cmd)}", file=sys.stderr)
-            code, tail = _run_fold(cmd, env, i)
+            code, tail = run_echoing(cmd, env, f"[fold {i}] ")
             if code != 0:
                 raise SystemExit(f"kfold: fold {i} failed with exit code {code}")
             if not os.path.exists(values["result_file"]):
-                found = _last_json_line(tail)
+                found = last_json_line(tail)
                 if found is None:
                     raise SystemExit(f"kfold: fold {i} wrote no {values['result_file']} and printed no JSON result")
                 _write_lines(values["result_file"], None, [json.dumps(found)])
         else:
             print(f"[kfold] fold {i}: {values['result_file']} exists, skipped (--rerun to train again)",
                   file=sys.stderr)
-        with open(values["result_file"], encoding="utf-8") as f:
-            result = json.load(f)
-        if not isinstance(result, dict):
-            raise SystemExit(f"kfold: {values['result_file']} must hold a JSON object of metrics")
+        result = read_result(values["result_file"])
         results.append(dict(result, fold=i, eval_size=int(len(held))))
         if os.path.exists(values["pred_file"]):
             _, pred_lines = _read_lines(values["pred_file"], False)
