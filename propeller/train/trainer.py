@@ -55,6 +55,7 @@ from paddle.base import unique_name  # UniqueNameGenerator is not re-exported by
 from propeller import cpu_env
 from propeller.log import setup_logging
 from propeller.train import distribution as dist
+from propeller.train import lr_find
 from propeller.train.adversarial import Adversary
 from propeller.train.hooks import (CheckpointSaverHook, EvalHook, LoggingHook, ProgressBarHook, RunState,
                                    StopAtStepHook)
@@ -412,10 +413,14 @@ class Learner:
         if self.scaler is None:
             self.scaler = self._make_scaler()
         scaler_on = self.scaler is not None and self.scaler.is_enable()
+        sweep = lr_find.from_env()  # propeller.tools.lr_find: a learning-rate range test instead of the run
+        if sweep is not None:
+            max_steps = sweep.steps
+            self.lr_scheduler = sweep.install(self.optimizer)
         state = RunState()
         if dist.is_master():  # only rank 0 writes there, so nothing else can be mid-write
             self.saver.remove_stale_tmp()
-        latest = self.saver.latest()
+        latest = self.saver.latest() if sweep is None else None
         if latest is not None:
             meta = Saver.restore(latest, self.model, self.optimizer, self.scaler)
             state.gstep, state.consumed = int(meta["step"]), int(meta.get("consumed", 0))
@@ -433,12 +438,15 @@ class Learner:
         else:
             forward = _eager_forward
 
-        hooks = [StopAtStepHook(max_steps, rc.run_steps)]
+        hooks = [StopAtStepHook(max_steps, rc.run_steps if sweep is None else None)]
         if dist.is_master():
             hooks += [ProgressBarHook(max_steps), LoggingHook(rc.log_steps, rc.skip_steps, self._vdl_dir())]
-            if eval_datasets:
+            if sweep is not None:  # no evaluation, export or checkpoint of a model trained at absurd rates
+                hooks.append(sweep)
+            elif eval_datasets:
                 hooks.append(EvalHook(self, eval_datasets, rc.eval_steps, exporters, self._vdl_dir()))
-            hooks.append(CheckpointSaverHook(self, rc.save_steps))
+            if sweep is None:
+                hooks.append(CheckpointSaverHook(self, rc.save_steps))
         hooks += list(train_hooks)
         for h in hooks:
             h.before_train(state)
@@ -519,6 +527,8 @@ class Learner:
         for h in hooks:
             h.after_train(state)
         dist.finished()
+        if sweep is not None:
+            sweep.finish()  # writes the sweep's results and ends the process
         return state
 
     # ------------------------------------------------------------------ eval / predict
