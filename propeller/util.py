@@ -186,6 +186,8 @@ def _load_with_bases(value, what, chain):
     merged, origins = {}, {}
     for base in bases:
         path = os.path.join(here, base)  # an absolute base stays absolute
+        if not os.path.relpath(path).startswith(".."):
+            path = os.path.relpath(path)  # messages and --print_config show it as the user would write it
         trail = " -> ".join(chain + [base])
         if not os.path.isfile(path):
             raise ValueError("%s: base file %r not found (looked for %s; chain: %s)" % (source, base, path, trail))

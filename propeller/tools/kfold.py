@@ -19,7 +19,7 @@ From the command line, around any training script (one process per fold):
     python -m propeller.tools.kfold --k 5 --data train.tsv --work_dir out/kfold [--header] \\
         [--seed 0] [--stratify_column -1] -- \\
         example/finetune_classifier.py --data_dir {data_dir} --vocab_file data/demo/vocab.txt \\
-            --warm_start_from output/demo/pretrained --run_config '{{"model_dir": "{model_dir}"}}' \\
+            --warm_start_from output/demo/ernie2 --run_config '{{"model_dir": "{model_dir}"}}' \\
             --result_file {result_file}
 
 The lines of ``--data`` (after a header line with ``--header``, which is copied to every split) are

@@ -2,7 +2,7 @@
 
     python -m propeller.tools.lr_find [--min_lr 1e-7] [--max_lr 10] [--steps 200] [--out lr_find] -- \\
         example/finetune_classifier.py --data_dir data/demo/sentiment --vocab_file data/demo/vocab.txt \\
-            --warm_start_from output/demo/pretrained --hparam '{"batch_size": 32}'
+            --warm_start_from output/demo/ernie2 --hparam '{"batch_size": 32}'
 
 runs the command once, training ``--steps`` steps (batches as the command makes them, its
 warm start, optimiser, clipping and hparams) with the learning rate rising exponentially from

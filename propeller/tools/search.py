@@ -3,7 +3,7 @@ model_dir, resumable, results sorted by a dev metric.
 
     python -m propeller.tools.search --spec search.json --work_dir output/search --metric dev.acc -- \\
         example/finetune_classifier.py --data_dir data/demo/sentiment --vocab_file data/demo/vocab.txt \\
-            --warm_start_from output/demo/pretrained --run_config '{"max_steps": 300}' \\
+            --warm_start_from output/demo/ernie2 --run_config '{"max_steps": 300}' \\
             --result_file {result_file}
 
 The spec (JSON, ``#`` comments and ``"base"`` files allowed, as for --hparam)::
