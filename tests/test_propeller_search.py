@@ -26,7 +26,7 @@ os.makedirs(rc.model_dir, exist_ok=True)
 with open(os.path.join(rc.model_dir, "seen.json"), "w") as f:
     json.dump({"run_config": rc.to_dict(), "hparam": hp.to_dict(), "tag": a.tag}, f)
 with open(os.path.join(os.environ["ROOT_OUT"], "calls.txt"), "a") as f:
-    f.write(rc.model_dir + "\n")
+    f.write(rc.model_dir + " " + os.environ.get("PADDLE_TRAINER_ID", "-") + "\n")
 score = -abs(hp["learning_rate"] - 1e-3) * 100 + hp["adversarial"]["epsilon"] + rc.seed / 1000.0
 result = {"dev.acc": score, "test.acc": score / 2}
 if a.result_file:
@@ -59,7 +59,7 @@ GRID = {"method": "grid", "hparam": {"learning_rate": [1e-3, 1e-2], "adversarial
 def test_grid_runs_every_trial_once_with_its_values(tmp_path, use_result_file):
     r = _run(tmp_path, GRID, use_result_file=use_result_file)
     assert r.returncode == 0, r.stderr[-3000:]
-    calls = (tmp_path / "calls.txt").read_text().split()
+    calls = (tmp_path / "calls.txt").read_text().split()[::2]
     assert len(calls) == 8 and len(set(calls)) == 8  # 2 x 2 x 2, each in its own model_dir
     seen = [json.loads(open(os.path.join(d, "seen.json")).read()) for d in calls]
     combos = {(s["hparam"]["learning_rate"], s["hparam"]["adversarial"]["epsilon"], s["run_config"]["seed"]) for s in seen}
@@ -81,7 +81,7 @@ def test_grid_runs_every_trial_once_with_its_values(tmp_path, use_result_file):
     bigger = dict(GRID, run_config={"seed": [1, 2, 3]})
     r = _run(tmp_path, bigger, use_result_file=use_result_file)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert len((tmp_path / "calls.txt").read_text().split()) == 12 and r.stderr.count("skipped") == 8
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 12 and r.stderr.count("skipped") == 8
 
 
 def test_random_search_is_seeded_and_inside_its_ranges():
@@ -115,3 +115,10 @@ def test_bad_spec_is_one_clear_error(tmp_path, spec, message):
 def test_a_failing_trial_stops_the_search_naming_it(tmp_path):
     r = _run(tmp_path, {"hparam": {"learning_rate": [1e-3]}, "run_config": {"seed": ["not an int"]}})
     assert r.returncode == 2 and "failed with exit status" in r.stderr and "Traceback" not in r.stderr.splitlines()[-1]
+
+
+def test_nproc_runs_each_trial_under_paddle_distributed_launch(tmp_path):
+    r = _run(tmp_path, {"hparam": {"learning_rate": [1e-3]}}, extra=["--nproc", "2"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    calls = sorted(l.split() for l in (tmp_path / "calls.txt").read_text().splitlines())
+    assert len(calls) == 2 and calls[0][0] == calls[1][0] and [c[1] for c in calls] == ["0", "1"]
