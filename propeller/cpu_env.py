@@ -19,11 +19,15 @@ the user set, read here before paddle's import; the trainer then gives each proc
 the cores (:func:`training_threads`) through ``paddle.base.core.set_num_threads``
 (``propeller.train.trainer``; 2.09 -> 2.38 KM batches/s on 2 cores, bench/RESULTS.md). The
 predictors and servers set their own (``num_threads``).
+Paddle's import warns "No ccache found" on machines without ccache: that concerns compiling
+custom C++ operators, which nothing here does, so the warning is filtered (it printed on every
+command's start).
 This module must not import paddle.
 """
 import ctypes
 import os
 import platform
+import warnings
 
 
 def _cpu_vendor():
@@ -93,6 +97,7 @@ def _cache_numpy_limits():
 
 
 tune()
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 if os.environ.get("PROPELLER_FLUSH_DENORMALS", "1") != "0":
     _cache_numpy_limits()
     flush_denormals()
