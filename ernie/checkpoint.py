@@ -1,4 +1,5 @@
-"""Load and save ERNIE checkpoints: ours, PaddleNLP's, Propeller's, and legacy ERNIE 1.0 ``params/`` dirs.
+"""Load and save ERNIE checkpoints: ours, PaddleNLP's, Propeller's, legacy ERNIE 1.0 ``params/``
+dirs, and Hugging Face transformers' ``ErnieModel`` / ``BertModel`` directories (both ways).
 
 Our format is PaddleNLP's ``save_pretrained`` layout, a directory holding
 ``model_state.pdparams`` (``paddle.save`` of the state dict) and ``config.json``; our
@@ -7,15 +8,27 @@ parameter names are PaddleNLP's, so either side reads the other's directories.
 :func:`load_state` reads any supported source into one canonical state dict (our names,
 numpy arrays). :func:`load_into` loads it into a model. Every rule about parameter names lives
 here, in two functions: :func:`canonical_names` (what a source calls a tensor -> our name:
-legacy variable names, the ``net.`` of Propeller task models, PaddleNLP's tied decoder copy) and
-:func:`match_name` (our name -> the model's: the ``ernie.`` prefix that models with heads put in
-front of the encoder, and the renames a model declares in ``checkpoint_aliases()``, e.g. an
-ERNIE 1.0 masked-LM head ``cls.predictions.`` -> a multi-task model's ``heads.0.mlm.``).
+legacy variable names, transformers' names (:func:`hf_to_ours`, Linear weights transposed),
+the ``net.`` of Propeller task models, PaddleNLP's tied decoder copy) and :func:`match_name`
+(our name -> the model's: the ``ernie.`` prefix that models with heads put in front of the
+encoder, and the renames a model declares in ``checkpoint_aliases()``, e.g. an ERNIE 1.0
+masked-LM head ``cls.predictions.`` -> a multi-task model's ``heads.0.mlm.``).
+:func:`ours_to_legacy` and :func:`ours_to_hf` are the way back, for writing those formats.
+
+A transformers directory is ``config.json`` (model_type ``ernie`` or ``bert``) with
+``model.safetensors`` (read with the ``safetensors`` package's numpy API, no torch needed) or
+``pytorch_model.bin`` (needs torch), or a sharded ``*.index.json`` of either.
 
 Command line::
 
     python -m ernie.checkpoint convert --src ERNIE_1.0/params --dst ernie-1.0 [--config ernie_config.json]
+    python -m ernie.checkpoint convert --src HF_DIR --dst ernie-from-hf        # transformers Ernie/Bert dir
+    python -m ernie.checkpoint export_hf --src OUR_CKPT --dst HF_DIR [--vocab_file vocab.txt] [--cased]
+                                         [--encoder_only]                     # -> AutoModel.from_pretrained
     python -m ernie.checkpoint inspect PATH
+
+Errors in what was given (missing or unreadable files, unknown tensors or architectures,
+shapes that do not fit the config) are one message on stderr and exit status 2.
 """
 import argparse
 import dataclasses
@@ -23,6 +36,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import warnings
 
@@ -31,12 +45,13 @@ import paddle
 
 from ernie.legacy_tensor import read_tensor
 from ernie.modeling import ErnieConfig, ErnieForPretraining, ErnieForSequenceClassification, ErnieModel
+from propeller.cli import EXIT_USER_ERROR, USER_ERRORS, UserError
 from propeller.fsutil import atomic_dir, atomic_file, atomic_write_text
 
 __all__ = [
-    "PARAMS_FILE", "CONFIG_FILE", "LEGACY_CONFIG_FILES", "LEGACY_LAYER_NORM_EPS", "LoadReport",
+    "PARAMS_FILE", "CONFIG_FILE", "LEGACY_CONFIG_FILES", "HF_WEIGHT_FILES", "LEGACY_LAYER_NORM_EPS", "LoadReport",
     "save_pretrained", "load_state", "load_config", "load_into",
-    "legacy_to_ours", "ours_to_legacy", "main",
+    "legacy_to_ours", "ours_to_legacy", "hf_to_ours", "ours_to_hf", "main",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,6 +59,11 @@ log = logging.getLogger(__name__)
 PARAMS_FILE = "model_state.pdparams"
 CONFIG_FILE = "config.json"
 LEGACY_CONFIG_FILES = ("ernie_config.json", "config.json")
+# transformers' weights files, preferred first (a sharded model has the .index.json instead)
+HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                   "pytorch_model.bin.index.json")
+HF_TOKENIZER_CONFIG = "tokenizer_config.json"
+VOCAB_FILE = "vocab.txt"
 ENCODER_PREFIX = "ernie."
 WRAPPER_PREFIX = "net."  # Propeller task models (fine-tuning) keep their ERNIE net under net.
 _ENCODER_ROOTS = ("embeddings.", "encoder.", "pooler.")
@@ -99,6 +119,7 @@ _LEGACY_UNTIED_DECODER = "mask_lm_out_fc.w_0"
 _TIED_DECODER_WEIGHT = "cls.predictions.decoder.weight"
 _TIED_DECODER_BIAS = "cls.predictions.decoder.bias"
 _DECODER_BIAS = "cls.predictions.decoder_bias"
+_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 # Optimizer and training-loop state saved next to parameters by Paddle 1.x save_persistables.
 _OPTIMIZER_STATE_RE = re.compile(
     r"_moment\d*_\d+$|_beta\d_pow_acc_\d+$|_velocity_\d+$|^learning_rate_\d+$|@|^loss_scaling_\d+$"
@@ -133,6 +154,105 @@ def ours_to_legacy(name):
     if m and m.group(2) in _PARTS_REVERSE:
         return f"encoder_layer_{m.group(1)}_{_PARTS_REVERSE[m.group(2)]}"
     return None
+
+
+# ---------------------------------------------------------------------------- Hugging Face names
+
+# transformers' ErnieModel / BertModel module paths -> ours; the .weight/.bias suffix carries over
+# and Linear weights are transposed (_is_linear_weight).
+_HF_LAYER_PARTS = {  # inside encoder.layer.N (ours: encoder.layers.N)
+    "attention.self.query": "self_attn.q_proj",
+    "attention.self.key": "self_attn.k_proj",
+    "attention.self.value": "self_attn.v_proj",
+    "attention.output.dense": "self_attn.out_proj",
+    "attention.output.LayerNorm": "norm1",
+    "intermediate.dense": "linear1",
+    "output.dense": "linear2",
+    "output.LayerNorm": "norm2",
+}
+_HF_MODULES = {
+    "embeddings.LayerNorm": "embeddings.layer_norm",
+    "cls.predictions.transform.dense": "cls.predictions.transform",
+    "cls.predictions.transform.LayerNorm": "cls.predictions.layer_norm",
+    **{same: same for same in (
+        "embeddings.word_embeddings", "embeddings.position_embeddings", "embeddings.token_type_embeddings",
+        "embeddings.task_type_embeddings", "pooler.dense", "cls.seq_relationship", "classifier",
+        "cls.predictions.decoder")},  # the decoder is a tied copy of the word embeddings, dropped on reading
+}
+_HF_FIXED = {"cls.predictions.bias": _DECODER_BIAS}  # the MLM output bias; decoder.bias is its tied copy
+_HF_LAYER_RE = re.compile(r"encoder\.layer\.(\d+)\.(.+)")
+# Buffers, not parameters: transformers versions before 4.31 saved them with the weights.
+_HF_BUFFER_RE = re.compile(r"(^|\.)embeddings\.(position_ids|token_type_ids)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Renaming:
+    """One direction of the transformers <-> ours renaming, table-driven."""
+    prefixes: tuple       # the encoder prefixes read...
+    prefix: str           # ...and the one written
+    fixed: dict           # whole names
+    layer_re: object      # an encoder layer's module path -> (index, part)
+    layer_format: str     # index, part -> the other side's module path
+    layer_parts: dict
+    modules: dict         # the other module paths
+    layer_norm_params: dict = dataclasses.field(default_factory=dict)  # parameter aliases
+
+    def __call__(self, name):
+        prefix = ""
+        for p in self.prefixes:
+            if name.startswith(p):
+                prefix, name = self.prefix, name[len(p):]
+                break
+        if name in self.fixed:
+            out = self.fixed[name]
+        else:
+            module, _, param = name.rpartition(".")
+            if module.endswith("LayerNorm"):
+                param = self.layer_norm_params.get(param, param)
+            m = self.layer_re.fullmatch(module)
+            if m:
+                part = self.layer_parts.get(m.group(2))
+                module = part and self.layer_format.format(int(m.group(1)), part)
+            else:
+                module = self.modules.get(module)
+            if module is None or param not in ("weight", "bias"):
+                return None
+            out = f"{module}.{param}"
+        if prefix and not out.startswith(_ENCODER_ROOTS):
+            return None  # heads never sit under the encoder's prefix
+        return prefix + out
+
+
+# models with heads keep the encoder under their model type (base_model_prefix); BERT's is read
+# as ours, and written as ERNIE's. TensorFlow-converted BERT names LayerNorm parameters gamma/beta.
+_FROM_HF = _Renaming(("ernie.", "bert."), ENCODER_PREFIX, _HF_FIXED, _HF_LAYER_RE, "encoder.layers.{}.{}",
+                     _HF_LAYER_PARTS, _HF_MODULES, {"gamma": "weight", "beta": "bias"})
+_TO_HF = _Renaming((ENCODER_PREFIX,), "ernie.", {v: k for k, v in _HF_FIXED.items()}, _OURS_LAYER_RE,
+                   "encoder.layer.{}.{}", {v: k for k, v in _HF_LAYER_PARTS.items()},
+                   {v: k for k, v in _HF_MODULES.items()})
+
+
+def hf_to_ours(name):
+    """Our name for a transformers ErnieModel/BertModel (or head) parameter name, or None."""
+    return _FROM_HF(name)
+
+
+def ours_to_hf(name):
+    """The transformers ``Ernie*`` name for one of our names (``ernie.`` prefix kept), or None."""
+    return _TO_HF(name)
+
+
+def _is_linear_weight(name, arr):
+    """Whether a tensor (our name) is a Linear weight: [in, out] in Paddle, [out, in] in torch.
+    The other 2-D weights are embedding tables (the MLM decoder is a copy of one), alike on both."""
+    return arr.ndim == 2 and name.endswith(".weight") and not name.endswith(("_embeddings.weight",
+                                                                             _TIED_DECODER_WEIGHT))
+
+
+def _has_hf_names(raw):
+    # transformers keeps TensorFlow's CamelCase "LayerNorm" (every Ernie/Bert model has
+    # embeddings.LayerNorm); Paddle models, ours and PaddleNLP's, say layer_norm/norm1/norm2.
+    return any("LayerNorm" in name.split(".") for name in raw)
 
 
 def _is_encoder_name(name):
@@ -215,12 +335,91 @@ def _read_legacy_dir(params_dir):
     return raw, dropped
 
 
-def canonical_names(raw, dropped):
+def _read_weights(path):
+    """name -> ndarray from a weights file: .safetensors, a PyTorch .bin, a sharded
+    ``*.index.json`` of either, or else a Paddle state dict."""
+    if path.endswith(".index.json"):
+        index = _read_json(path, "a sharded checkpoint index")
+        shards = sorted(set((index.get("weight_map") or {}).values()))
+        if not shards:
+            raise ValueError(f"{path}: expected a \"weight_map\" of tensor name -> shard file")
+        raw = {}
+        for shard in shards:
+            raw.update(_read_weights(os.path.join(os.path.dirname(path), shard)))
+        return raw
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
+    if path.endswith(".bin"):
+        return _read_torch_bin(path)
+    return _load_pdparams(path)
+
+
+def _read_safetensors(path):
+    try:
+        from safetensors.numpy import load_file  # numpy API: no torch needed
+    except ImportError:
+        raise UserError(f"{path}: reading safetensors needs the safetensors package (pip install safetensors)") from None
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: weights file not found")
+    try:
+        return load_file(path)
+    except Exception as e:  # SafetensorError for a truncated or corrupt file, TypeError for bfloat16
+        raise ValueError(f"{path}: cannot read as safetensors ({type(e).__name__}: {e})") from None
+
+
+def _read_torch_bin(path):
+    try:
+        import torch  # only for pytorch_model.bin: a pickle of torch tensors
+    except ImportError:
+        raise UserError(f"{path} is a PyTorch pickle and reading it needs torch, which is not installed "
+                        f"(pip install torch, the CPU wheel); or save the model with save_pretrained(..., "
+                        f"safe_serialization=True), whose model.safetensors is read without torch") from None
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: weights file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no code runs
+    except Exception as e:  # pickle, zip and torch's own errors for a file that is not a state dict
+        raise ValueError(f"{path}: cannot read as a PyTorch state dict ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}")
+    # numpy has no bfloat16
+    return {k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in obj.items()}
+
+
+def _read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object ({what})")
+    return d
+
+
+def canonical_names(raw, dropped, hf=None):
     """A source's tensors under our names: a Propeller task model's ``net.`` dropped, legacy
-    names mapped to ours, PaddleNLP's tied copies dropped (named in ``dropped``).
-    Returns (state, origins: our name -> the source's)."""
+    names mapped to ours, transformers' names mapped and their Linear weights transposed,
+    PaddleNLP's tied copies dropped (named in ``dropped``). ``hf``: whether ``raw`` has
+    transformers' names (None: tell from the names). Returns (state, origins: our name -> the
+    source's). A transformers tensor with no counterpart here is an error naming it."""
     if raw and all(k.startswith(WRAPPER_PREFIX) for k in raw):
         raw = {k[len(WRAPPER_PREFIX):]: v for k, v in raw.items()}
+    if hf is None:
+        hf = _has_hf_names(raw)
+    state, origins = (_hf_canonical if hf else _legacy_canonical)(raw, dropped)
+    _drop_tied_decoder(state, origins, dropped)
+    return state, origins
+
+
+def _put(state, origins, key, arr, name):
+    if key in state:
+        raise ValueError(f"checkpoint holds two tensors for {key}: {origins[key]!r} and {name!r}")
+    state[key], origins[key] = arr, name
+
+
+def _legacy_canonical(raw, dropped):
+    """Ours, PaddleNLP's and legacy ERNIE 1.0 names (the three can mix in one dict)."""
     state, origins = {}, {}
     legacy_mapped = []
     for name, arr in raw.items():
@@ -232,17 +431,35 @@ def canonical_names(raw, dropped):
             ours, arr = _TIED_DECODER_WEIGHT, np.ascontiguousarray(arr.T)  # fluid fc is [in, out]
         if ours is not None:
             legacy_mapped.append(ours)
-        key = ours or name
-        if key in state:
-            raise ValueError(f"checkpoint holds two tensors for {key}: {origins[key]!r} and {name!r}")
-        state[key], origins[key] = arr, name
+        _put(state, origins, ours or name, arr, name)
     # Legacy encoder names map to bare-encoder names; when heads are present the canonical
     # dict is that of a model with heads, whose encoder sits under "ernie.".
     if legacy_mapped and any(_head_group(k) for k in state):
         for key in [k for k in legacy_mapped if k.startswith(_ENCODER_ROOTS)]:
             state[ENCODER_PREFIX + key] = state.pop(key)
             origins[ENCODER_PREFIX + key] = origins.pop(key)
-    _drop_tied_decoder(state, origins, dropped)
+    return state, origins
+
+
+def _hf_canonical(raw, dropped):
+    """transformers' Ernie/Bert names (``bert.`` becomes ``ernie.``); unknown names are errors."""
+    state, origins, unknown = {}, {}, []
+    for name, arr in raw.items():
+        if _HF_BUFFER_RE.search(name):
+            dropped.append(name)
+            continue
+        ours = hf_to_ours(name)
+        if ours is None:
+            unknown.append(name)
+            continue
+        if _is_linear_weight(ours, arr):
+            arr = np.ascontiguousarray(arr.T)
+        _put(state, origins, ours, arr, name)
+    if unknown:
+        raise ValueError(
+            f"{len(unknown)} tensors have no counterpart in ErnieModel and its heads (a transformers "
+            f"Ernie/Bert model, its pre-training, masked-LM, sequence or token classification head "
+            f"was expected): {', '.join(sorted(unknown))}")
     return state, origins
 
 
@@ -262,7 +479,7 @@ def _drop_tied_decoder(state, origins, dropped):
         weight = state.pop(_TIED_DECODER_WEIGHT)
         source = origins.pop(_TIED_DECODER_WEIGHT)
         dropped.append(source)
-        emb = next((v for k, v in state.items() if k.endswith("embeddings.word_embeddings.weight")), None)
+        emb = next((v for k, v in state.items() if k.endswith(_WORD_EMBEDDINGS)), None)
         if emb is None or emb.shape != weight.shape or not np.array_equal(emb, weight):
             _warn(f"{source} is not equal to the word embeddings; our MLM head ties its output "
                   f"projection to them, so this untied projection is dropped")
@@ -277,7 +494,7 @@ def _warn(msg):
 class _Location:
     kind: str
     path: str          # the checkpoint as given (resolved)
-    tensors: str       # the .pdparams file, or the legacy params dir
+    tensors: str       # the weights file (.pdparams, .safetensors, .bin, .index.json), or the legacy params dir
     config_file: str   # or None
 
 
@@ -286,8 +503,8 @@ def _locate(source):
     path = os.path.abspath(os.fspath(source))
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    if os.path.isfile(path) and os.path.basename(path) == PARAMS_FILE:
-        path = os.path.dirname(path)  # model_state.pdparams given: use its dir, config included
+    if os.path.isfile(path) and os.path.basename(path) in (PARAMS_FILE,) + HF_WEIGHT_FILES:
+        path = os.path.dirname(path)  # the weights file of a checkpoint dir given: use the dir, config included
     if os.path.isfile(path):
         return _Location("pdparams", path, path, None)
     own_config = os.path.join(path, CONFIG_FILE)
@@ -300,6 +517,11 @@ def _locate(source):
         else:
             kind = "ernie"
         return _Location(kind, path, os.path.join(path, PARAMS_FILE), own_config)
+    hf_weights = next((os.path.join(path, f) for f in HF_WEIGHT_FILES if os.path.isfile(os.path.join(path, f))), None)
+    if hf_weights:
+        # PaddleNLP writes model.safetensors too, in Paddle's names and layout
+        kind = "paddlenlp" if own_config and not _is_transformers_config(own_config) else "hf"
+        return _Location(kind, path, hf_weights, own_config)
     for params_dir in (os.path.join(path, "params"), path):
         if _is_legacy_dir(params_dir):
             candidates = [os.path.join(d, f) for d in (params_dir, os.path.dirname(params_dir))
@@ -310,9 +532,13 @@ def _locate(source):
         return _locate(newest)
     others = sorted(f for f in os.listdir(path) if f.endswith(".pdparams"))
     if len(others) != 1:
+        if own_config and _is_transformers_config(own_config):
+            raise ValueError(f"{path}: a transformers config.json but no weights file beside it: expected "
+                             f"one of {', '.join(HF_WEIGHT_FILES)}")
         raise ValueError(
             f"{path}: no checkpoint found. Expected {PARAMS_FILE} (ours, PaddleNLP, Propeller "
-            f"model_<step>/), a legacy ERNIE 1.0 params dir (files such as word_embedding) or its "
+            f"model_<step>/), a transformers dir (config.json with {' or '.join(HF_WEIGHT_FILES[::2])}), "
+            f"a legacy ERNIE 1.0 params dir (files such as word_embedding) or its "
             f"parent holding params/, or a model_dir with model_<step>/ checkpoints"
             + (f"; found several .pdparams files: {others}" if others else ""))
     return _Location("pdparams", path, os.path.join(path, others[0]), own_config)
@@ -326,12 +552,68 @@ LEGACY_LAYER_NORM_EPS = 1e-5
 def _config_for(kind, config_file):
     if config_file is None:
         return None
+    if kind == "hf":
+        return _hf_config(config_file)
     config = ErnieConfig.from_json(config_file)
     if kind == "legacy":
         with open(config_file, encoding="utf-8") as f:
             if "layer_norm_eps" not in json.load(f):
                 config = config.copy(layer_norm_eps=LEGACY_LAYER_NORM_EPS)
     return config
+
+
+# transformers' ErnieConfig defaults (BertConfig's are the same, less the task fields), for the
+# fields a config.json leaves out. The names are the same on both sides, ours and theirs.
+_HF_CONFIG_DEFAULTS = {
+    "vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+    "intermediate_size": 3072, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
+    "task_type_vocab_size": 3, "use_task_id": False, "initializer_range": 0.02, "pad_token_id": 0,
+    "layer_norm_eps": 1e-12,
+}
+_HF_MODEL_TYPES = ("ernie", "bert")
+# transformers class (less the Ernie/Bert prefix) -> the head modules it holds, in our names.
+# Reading accepts these; export_hf picks one by the heads a checkpoint has.
+_HF_CLASSES = {
+    "Model": (),
+    "ForPreTraining": ("cls.predictions", "cls.seq_relationship"),
+    "ForMaskedLM": ("cls.predictions",),
+    "ForNextSentencePrediction": ("cls.seq_relationship",),
+    "ForSequenceClassification": ("classifier",),
+    "ForTokenClassification": ("classifier",),
+}
+
+
+def _hf_config(path):
+    """Our ErnieConfig for a transformers Ernie/Bert ``config.json``; what our model cannot
+    represent (another model type or architecture, relative positions, a decoder, an
+    activation we do not have) is an error naming the file."""
+    d = _read_json(path, "a transformers model config")
+    model_type = d.get("model_type")
+    if model_type not in _HF_MODEL_TYPES:
+        raise ValueError(f"{path}: model_type {model_type!r}: expected a transformers ERNIE or BERT model "
+                         f"(model_type {' or '.join(map(repr, _HF_MODEL_TYPES))})")
+    known = [p + c for p in ("Ernie", "Bert") for c in _HF_CLASSES]
+    unknown = [a for a in d.get("architectures") or [] if a not in known]
+    if unknown:
+        raise ValueError(f"{path}: architecture {', '.join(unknown)} is not supported; expected one of "
+                         f"{', '.join(known)}")
+    if d.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"{path}: position_embedding_type {d['position_embedding_type']!r}: ErnieModel has "
+                         f"absolute position embeddings only")
+    if d.get("is_decoder") or d.get("add_cross_attention"):
+        raise ValueError(f"{path}: a decoder (is_decoder / add_cross_attention): ErnieModel is an encoder")
+    fields = {k: d.get(k, default) for k, default in _HF_CONFIG_DEFAULTS.items()}
+    labels = d.get("id2label") or {}
+    if any(label != f"LABEL_{i}" for i, label in labels.items()):
+        fields["id2label"] = labels  # named classes: kept (in ErnieConfig.extra) for the way back
+    try:
+        return ErnieConfig(**fields)
+    except ValueError as e:
+        tip = (" (transformers' 'gelu' is the exact erf GELU, which ErnieModel's 'gelu' is; the tanh "
+               "approximations gelu_new / gelu_pytorch_tanh have no counterpart)"
+               if "hidden_act" in str(e) else "")
+        raise ValueError(f"{path}: {e}{tip}") from None
 
 
 def load_config(source, config_file=None):
@@ -357,18 +639,32 @@ def _load(source):
     if loc.kind == "legacy":
         raw, dropped = _read_legacy_dir(loc.tensors)
     else:
-        raw = _load_pdparams(loc.tensors)
-    state, origins = canonical_names(raw, dropped)
+        raw = _read_weights(loc.tensors)
+    try:
+        state, origins = canonical_names(raw, dropped, hf=True if loc.kind == "hf" else None)
+    except ValueError as e:
+        raise ValueError(f"{loc.tensors}: {e}") from None
     return _Loaded(state, _config_for(loc.kind, loc.config_file), loc.kind, loc.path, origins, dropped)
 
 
-def _looks_paddlenlp(config_path):
+def _config_dict(config_path):
+    """A config.json's keys and values for telling checkpoint kinds apart; {} if unreadable
+    (reading the config for the model says what is wrong with it)."""
     try:
         with open(config_path, encoding="utf-8") as f:
             d = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(d, dict) and any(k in d for k in ("paddlenlp_version", "architectures", "model_type"))
+    except (OSError, TypeError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _is_transformers_config(config_path):
+    d = _config_dict(config_path)
+    return "transformers_version" in d or ("model_type" in d and "paddlenlp_version" not in d)
+
+
+def _looks_paddlenlp(config_path):
+    return any(k in _config_dict(config_path) for k in ("paddlenlp_version", "architectures", "model_type"))
 
 
 def load_state(path):
@@ -378,7 +674,8 @@ def load_state(path):
     tied decoder copies dropped); ``config`` is an ErnieConfig when the checkpoint carries one
     (``config.json``, or ``ernie_config.json`` beside a legacy ``params/``; see
     :func:`load_config` for the legacy layer-norm epsilon), else None;
-    ``kind`` is one of ``ernie``, ``paddlenlp``, ``propeller``, ``pdparams``, ``legacy``.
+    ``kind`` is one of ``ernie``, ``paddlenlp``, ``propeller``, ``pdparams``, ``legacy``, ``hf``
+    (a transformers directory; its config.json mapped by :func:`load_config`).
     """
     loaded = _load(path)
     return loaded.state, loaded.config, loaded.kind
@@ -442,7 +739,9 @@ def load_into(model, source, strict=True, predicate=None):
     that is missing, extra or mis-shaped (with both shapes). Task heads are compared as whole
     modules: a head of the model that the checkpoint lacks entirely (a new classifier) is left
     as initialized, and a head of the checkpoint that the model lacks entirely (the pretraining
-    heads when fine-tuning) is unused; a head present on both sides must match exactly.
+    heads when fine-tuning) is unused; a head present on both sides must match exactly. The
+    pooler is optional the same way: a checkpoint without any pooler tensor (transformers'
+    masked-LM and token-classification models have none) leaves it as initialized.
     ``strict=False`` (partial warm start) loads whatever matches by name and shape and reports
     the rest. ``predicate(name) -> bool`` (model names) selects the parameters to load at all.
     """
@@ -492,6 +791,10 @@ def load_into(model, source, strict=True, predicate=None):
     return report
 
 
+def _is_pooler(name):
+    return name.startswith(("pooler.", ENCODER_PREFIX + "pooler."))
+
+
 def _check_strict(report, loaded, assign, targets, model_name):
     ckpt_heads = {_head_group(n) for n in loaded.state} - {None}
     model_heads = {_head_group(t) for t in targets} - {None}
@@ -501,8 +804,12 @@ def _check_strict(report, loaded, assign, targets, model_name):
         # also name the tensor as the checkpoint calls it (legacy file names)
         return f"{name} ({source})" if source and source != name else name
 
+    # transformers builds masked-LM and token-classification models without a pooler: a
+    # checkpoint with no pooler tensor at all leaves it as initialized, like a new head
+    ckpt_pooler = any(_is_pooler(n) for n in loaded.state)
     missing = [described(t, ours_to_legacy(t) if loaded.kind == "legacy" else None) for t in report.not_loaded
-               if t not in mismatched and (_head_group(t) is None or _head_group(t) in ckpt_heads)]
+               if t not in mismatched and (_head_group(t) is None or _head_group(t) in ckpt_heads)
+               and (ckpt_pooler or not _is_pooler(t))]
     extra = [described(n, loaded.origins.get(n)) for n in report.unused
              if _head_group(n) is None or _head_group(n) in model_heads]
     shapes = []
@@ -526,18 +833,25 @@ def _check_strict(report, loaded, assign, targets, model_name):
 
 # ---------------------------------------------------------------------------- saving
 
-def _write_checkpoint(save_dir, state, config):
-    ours = {PARAMS_FILE, CONFIG_FILE}
+def _write_checkpoint(save_dir, state, config, files=None):
+    """``files``: {name: source path} copied in beside our two (a vocabulary)."""
+    files = files or {}
+    ours = {PARAMS_FILE, CONFIG_FILE, *files}
     if os.path.isdir(save_dir) and set(os.listdir(save_dir)) - ours:
         # The dir holds other files (vocab, tokenizer config): keep them and replace ours one
         # by one, each atomically.
         with atomic_file(os.path.join(save_dir, PARAMS_FILE)) as tmp:
             paddle.save(state, tmp)
         atomic_write_text(os.path.join(save_dir, CONFIG_FILE), config.to_json() + "\n")
+        for name, src in files.items():
+            with atomic_file(os.path.join(save_dir, name)) as tmp:
+                shutil.copyfile(src, tmp)
     else:
         with atomic_dir(save_dir) as tmp:
             paddle.save(state, os.path.join(tmp, PARAMS_FILE))
             atomic_write_text(os.path.join(tmp, CONFIG_FILE), config.to_json() + "\n")
+            for name, src in files.items():
+                shutil.copyfile(src, os.path.join(tmp, name))
     return save_dir
 
 
@@ -573,9 +887,15 @@ def _model_for(state, config):
     return ErnieModel(config)
 
 
-def _convert(args):
-    loaded = _load(args.src)
-    config = _config_for(loaded.kind, args.config) if args.config else loaded.config
+def _submodule(name):
+    return ".".join(name.split(".")[:2])  # cls.predictions, cls.seq_relationship, classifier.weight
+
+
+def _checked(loaded, config_file=None):
+    """``(config, model)``: ``loaded``'s tensors loaded strictly into the model class that holds
+    them, so that a conversion fails before writing anything on a missing, extra or mis-shaped
+    tensor. ``config_file`` overrides the config found with the checkpoint."""
+    config = _config_for(loaded.kind, config_file) if config_file else loaded.config
     if config is None:
         raise ValueError(f"no model config found for {loaded.path} (looked for {' / '.join(LEGACY_CONFIG_FILES)} "
                          f"beside it): pass --config path/to/ernie_config.json")
@@ -585,24 +905,197 @@ def _convert(args):
         config = config.copy(use_task_id=True, task_type_vocab_size=int(task_emb.shape[0]))
         print(f"note: checkpoint has task embeddings; set use_task_id=true, task_type_vocab_size={task_emb.shape[0]}")
     model = _model_for(loaded.state, config)
-    report = load_into(model, loaded, strict=True)
+    # transformers' ForMaskedLM and ForNextSentencePrediction hold one of the two pre-training heads
+    present = {_submodule(k) for k in loaded.state}
+    report = load_into(model, loaded, strict=True,
+                       predicate=lambda t: not t.startswith("cls.") or _submodule(t) in present)
     if report.unused:  # heads we have no model class for: carried over as they are
         print(f"note: carried over without a matching model class: {', '.join(report.unused)}")
+    words = next((v for k, v in loaded.state.items() if k.endswith(_WORD_EMBEDDINGS)), None)
+    if loaded.kind == "hf" and words is not None and config.pad_token_id < len(words) \
+            and np.any(words[config.pad_token_id]):
+        print(f"note: row {config.pad_token_id} ([PAD]) of the word embeddings is not zero; ErnieModel reads "
+              f"[PAD] as zeros (Paddle's Embedding padding_idx), so outputs at [PAD] positions differ from the "
+              f"source's (other positions do not, when an attention mask hides the padding)")
+    if not any(_is_pooler(k) for k in loaded.state):
+        print(f"note: {loaded.path} has no pooler (transformers' masked-LM and token-classification "
+              f"models have none): a model loading this checkpoint initializes it")
+    return config, model
+
+
+def _print_tensors(rows, dropped):
+    print(f"  tensors ({len(rows)}):")
+    for out_name, shape, source in sorted(rows):
+        print(f"    {out_name} {shape}" + (f"  <- {source}" if source != out_name else ""))
+    if dropped:
+        print(f"  dropped ({len(dropped)}): {', '.join(dropped)}")
+
+
+def _describe(config):
+    return (f"vocab_size {config.vocab_size}, hidden_size {config.hidden_size}, {config.num_hidden_layers} layers, "
+            f"{config.num_attention_heads} heads, {config.hidden_act}"
+            + (f", {config.task_type_vocab_size} task types" if config.use_task_id else ""))
+
+
+def _convert(args):
+    loaded = _load(args.src)
+    config, model = _checked(loaded, args.config)
     targets = model.state_dict()
     out, rows = {}, []
     for name, arr in loaded.state.items():
         out_name = match_name(name, targets) or name  # the prefix the validating model uses
         out[out_name] = paddle.to_tensor(arr)
         rows.append((out_name, list(arr.shape), loaded.origins.get(name, name)))
-    _write_checkpoint(args.dst, out, config)
+    files = {}
+    if loaded.kind == "hf":  # the vocabulary goes along: our tools look for vocab.txt beside a checkpoint
+        vocab = os.path.join(loaded.path, VOCAB_FILE)
+        files = {VOCAB_FILE: vocab} if os.path.isfile(vocab) else {}
+        if _config_dict(os.path.join(loaded.path, HF_TOKENIZER_CONFIG)).get("do_lower_case") is False:
+            print("note: the tokenizer is cased (do_lower_case false): fine-tune with --cased")
+    _write_checkpoint(args.dst, out, config, files)
     print(f"converted {loaded.kind} checkpoint {loaded.path} -> {os.path.abspath(args.dst)}")
-    print(f"  model: {type(model).__name__}, vocab_size {config.vocab_size}, hidden_size {config.hidden_size}, "
-          f"{config.num_hidden_layers} layers, {config.num_attention_heads} heads, {config.hidden_act}")
-    print(f"  tensors ({len(rows)}):")
-    for out_name, shape, source in sorted(rows):
-        print(f"    {out_name} {shape}" + (f"  <- {source}" if source != out_name else ""))
-    if loaded.dropped:
-        print(f"  dropped ({len(loaded.dropped)}): {', '.join(loaded.dropped)}")
+    print(f"  model: {type(model).__name__}, {_describe(config)}")
+    if files:
+        print(f"  with {', '.join(files)}")
+    _print_tensors(rows, loaded.dropped)
+    return 0
+
+
+# ---------------------------------------------------------------------------- transformers export
+
+def _beside(ckpt_path, name):
+    """The file ``name`` in a checkpoint's dir or the one above it (a fine-tuning run's
+    model_dir, a legacy params/ parent), or None."""
+    d = ckpt_path if os.path.isdir(ckpt_path) else os.path.dirname(ckpt_path)
+    return next((f for f in (os.path.join(d, name), os.path.join(os.path.dirname(d), name)) if os.path.isfile(f)),
+                None)
+
+
+def _hf_class(state, run, where):
+    """The transformers class for a checkpoint's heads (``run``: the fine-tuning run's task.json)."""
+    present = {m for heads in _HF_CLASSES.values() for m in heads if any(n.startswith(m + ".") for n in state)}
+    others = [n for n in state if not _is_encoder_name(n) and _submodule(n) not in present
+              and n.split(".")[0] not in present]
+    classes = [c for c, heads in _HF_CLASSES.items() if set(heads) == present]
+    if others or not classes:
+        raise ValueError(f"{where}: transformers has no ERNIE class holding "
+                         f"{', '.join(sorted(others) or sorted(present))}: pass --encoder_only to export the "
+                         f"encoder alone")
+    task = run.get("task")
+    if "classifier" in present:
+        if task == "mrc":
+            raise ValueError(f"{where}: an MRC span head (our classifier, transformers' qa_outputs) is not "
+                             f"exported: pass --encoder_only")
+        if run.get("pooling", "cls") != "cls":
+            raise ValueError(f"{where}: the classifier was fine-tuned with --pooling {run['pooling']}; "
+                             f"transformers' ErnieForSequenceClassification classifies the pooler output "
+                             f"(--pooling cls) and would give other logits: pass --encoder_only")
+        return "ErnieForTokenClassification" if task == "ner" else "ErnieForSequenceClassification"
+    return "Ernie" + classes[0]
+
+
+def _hf_labels(num_labels, run, config):
+    """id -> label name: the fine-tuning run's labels, else those read from transformers, else LABEL_i."""
+    if run.get("task") == "ner" and run.get("labels"):
+        names = dict(enumerate(run["labels"]))
+    elif run.get("label_map"):
+        names = {int(i): label for label, i in run["label_map"].items()}
+    else:
+        names = {int(i): label for i, label in (config.extra.get("id2label") or {}).items()}
+    if sorted(names) != list(range(num_labels)):
+        names = {i: f"LABEL_{i}" for i in range(num_labels)}  # transformers' own default names
+    return names
+
+
+def _hf_config_dict(config, architecture, id2label=None):
+    d = {"architectures": [architecture], "model_type": "ernie"}
+    d.update({k: getattr(config, k) for k in _HF_CONFIG_DEFAULTS})
+    d["position_embedding_type"] = "absolute"
+    if id2label is not None:
+        d["id2label"] = {str(i): label for i, label in sorted(id2label.items())}
+        d["label2id"] = {label: i for i, label in sorted(id2label.items())}
+    return d
+
+
+_BERT_SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                        "mask_token": "[MASK]"}
+
+
+def _hf_vocab(vocab_file, ckpt_path, config):
+    from ernie.tokenizing import load_vocab  # only the export needs it
+    vocab_file = vocab_file or _beside(ckpt_path, VOCAB_FILE)
+    if vocab_file is None:
+        raise ValueError(f"no {VOCAB_FILE} beside {ckpt_path} (nor in the dir above it) and no --vocab_file: "
+                         f"transformers' BertTokenizer needs the vocabulary")
+    vocab = load_vocab(vocab_file)
+    top = max(vocab.values())
+    if top >= config.vocab_size:
+        raise ValueError(f"{vocab_file}: ids go up to {top} but the model's vocab_size is {config.vocab_size}: "
+                         f"vocabulary and checkpoint do not belong together")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise ValueError(f"{vocab_file}: ids are not 0..{len(vocab) - 1} without gaps, which a one-token-a-line "
+                         f"vocab.txt (BertTokenizer's) cannot express")
+    missing = [t for t in _BERT_SPECIAL_TOKENS.values() if t not in vocab]
+    if missing:
+        print(f"note: {vocab_file} lacks {', '.join(missing)}: BertTokenizer maps them to [UNK]")
+    return vocab_file, vocab
+
+
+def _export_hf(args):
+    try:
+        from safetensors.numpy import save_file
+    except ImportError:
+        raise UserError("export_hf writes model.safetensors and needs the safetensors package "
+                        "(pip install safetensors)") from None
+    from ernie.tokenizing import save_vocab
+    loaded = _load(args.src)
+    if os.path.abspath(args.dst) == loaded.path:
+        raise ValueError(f"--dst {args.dst} is the checkpoint itself; choose another directory")
+    config, model = _checked(loaded, args.config)
+    run_file = _beside(loaded.path, "task.json")  # a fine-tuning run's: its head, labels, casing
+    run = _read_json(run_file, "a fine-tuning run's task.json") if run_file else {}
+    targets = model.state_dict()
+    state = {match_name(n, targets) or n: arr for n, arr in loaded.state.items()}
+    dropped = [n for n in state if args.encoder_only and not _is_encoder_name(n)]
+    state = {n: arr for n, arr in state.items() if n not in dropped}
+    architecture = _hf_class(state, run, loaded.path)
+    heads = _HF_CLASSES[architecture[len("Ernie"):]]
+    if not heads:  # transformers' ErnieModel names its tensors without the prefix
+        state = {n[len(ENCODER_PREFIX):] if n.startswith(ENCODER_PREFIX) else n: arr for n, arr in state.items()}
+    tensors, rows = {}, []
+    for name, arr in state.items():
+        hf = ours_to_hf(name)
+        if hf is None:  # every name the validating model accepted has one; anything else is a bug
+            raise ValueError(f"{loaded.path}: no transformers name for {name}")
+        tensors[hf] = np.array(arr.T if _is_linear_weight(name, arr) else arr, order="C")  # a copy
+        rows.append((hf, list(tensors[hf].shape), name))
+        if name.endswith(_WORD_EMBEDDINGS) and config.pad_token_id < len(arr):
+            # what our model computes: Paddle's Embedding(padding_idx) outputs zeros for [PAD],
+            # whatever the row holds; torch's returns the row
+            tensors[hf][config.pad_token_id] = 0
+    id2label = _hf_labels(int(state["classifier.bias"].shape[0]), run, config) if "classifier" in heads else None
+    vocab_file, vocab = _hf_vocab(args.vocab_file, loaded.path, config)
+    lower = not (args.cased or run.get("cased", False))
+    tokenizer_config = {"tokenizer_class": "BertTokenizer", "do_lower_case": lower, "tokenize_chinese_chars": True,
+                        "model_max_length": config.max_position_embeddings, **_BERT_SPECIAL_TOKENS}
+    if run.get("sentence_piece_model"):
+        _warn(f"{loaded.path} was fine-tuned with a SentencePiece tokenizer; the BertTokenizer files written "
+              f"do not reproduce it")
+    with atomic_dir(args.dst) as tmp:
+        # "format": "pt" is what transformers' from_pretrained asks of a safetensors file
+        save_file(tensors, os.path.join(tmp, HF_WEIGHT_FILES[0]), metadata={"format": "pt"})
+        for name, d in ((CONFIG_FILE, _hf_config_dict(config, architecture, id2label)),
+                        (HF_TOKENIZER_CONFIG, tokenizer_config)):
+            atomic_write_text(os.path.join(tmp, name), json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+        save_vocab(vocab, os.path.join(tmp, VOCAB_FILE), format="plain")
+    print(f"exported {loaded.kind} checkpoint {loaded.path} -> {os.path.abspath(args.dst)} (transformers)")
+    print(f"  model: {architecture}, {_describe(config)}"
+          + (f", labels {list(id2label.values())}" if id2label else ""))
+    print(f"  tokenizer: BertTokenizer, do_lower_case {lower}, {len(vocab)} tokens from {vocab_file}")
+    _print_tensors(rows, loaded.dropped + dropped)
+    if config.task_id:
+        print(f"note: the model's default task_id is {config.task_id}; transformers uses task 0 when "
+              f"task_type_ids are not given")
     return 0
 
 
@@ -619,21 +1112,53 @@ def _inspect(args):
     return 0
 
 
+_EXPORT_HF_DOC = """\
+Write a checkpoint as a transformers directory that AutoModel.from_pretrained(DIR) and
+BertTokenizer.from_pretrained(DIR) read: config.json (model_type "ernie"), model.safetensors,
+vocab.txt (one token a line) and tokenizer_config.json (BertTokenizer, do_lower_case).
+
+kept:    the encoder, its task-type embeddings (use_task_id, task_type_vocab_size) and pooler;
+         a classifier head as ErnieForSequenceClassification (ErnieForTokenClassification when
+         the fine-tuning run's task.json says ner), with num_labels and the label names of
+         task.json or of the transformers config it came from; the masked-LM (+ next-sentence)
+         head as ErnieForMaskedLM (ErnieForPreTraining).
+dropped: every head with --encoder_only. Refused unless --encoder_only: MRC span heads,
+         classifiers fine-tuned with --pooling mean, heads transformers has no class for.
+not carried: our default task_id (transformers uses task 0 without task_type_ids), the
+         attention mask derived from [PAD] ids (give transformers an attention_mask), and the
+         [PAD] row of the word embeddings, written as the zeros our embedding lookup reads (a
+         masked-LM head's logit for [PAD], which reads the row, may differ). Unlike
+         our FullTokenizer, BertTokenizer does not split Unicode symbols (such as the euro
+         sign or emoji) off the words around them."""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m ernie.checkpoint", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="convert a legacy params dir or a PaddleNLP/pdparams checkpoint to ours")
-    conv.add_argument("--src", required=True, help="legacy params/ dir (or its parent), checkpoint dir or .pdparams")
+    conv = sub.add_parser("convert", help="convert a legacy params dir, a PaddleNLP/pdparams checkpoint or a "
+                                          "transformers Ernie/Bert dir to ours")
+    conv.add_argument("--src", required=True,
+                      help="legacy params/ dir (or its parent), checkpoint dir or .pdparams, or a transformers dir "
+                           "(config.json + model.safetensors or pytorch_model.bin; its vocab.txt is copied along)")
     conv.add_argument("--dst", required=True, help="output directory (model_state.pdparams + config.json)")
     conv.add_argument("--config", help="ernie_config.json / config.json (default: the one beside --src)")
+    exp = sub.add_parser("export_hf", help="write a checkpoint as a transformers ErnieModel directory",
+                         description=_EXPORT_HF_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    exp.add_argument("--src", required=True, help="any checkpoint `convert` reads")
+    exp.add_argument("--dst", required=True, help="output directory (replaced as a whole)")
+    exp.add_argument("--vocab_file", help="vocab.txt (either format; default: the one beside --src or in the dir above)")
+    exp.add_argument("--cased", action="store_true",
+                     help="do_lower_case false (default: the fine-tuning run's task.json, else lower-cased)")
+    exp.add_argument("--encoder_only", action="store_true", help="drop the heads: a plain ErnieModel")
+    exp.add_argument("--config", help="ernie_config.json / config.json (default: the one beside --src)")
     insp = sub.add_parser("inspect", help="print what a checkpoint holds, in our names")
     insp.add_argument("path")
     args = parser.parse_args(argv)
     try:
-        return {"convert": _convert, "inspect": _inspect}[args.command](args)
-    except (ValueError, FileNotFoundError) as e:
+        return {"convert": _convert, "export_hf": _export_hf, "inspect": _inspect}[args.command](args)
+    except USER_ERRORS as e:  # what was given is wrong: one message, no traceback
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":
