@@ -491,7 +491,7 @@ def test_convert_cli_round_trips_a_legacy_dir(legacy, tmp_path, capsys):
     # no config beside the params and none given: a clear error asking for --config
     bare = tmp_path / "bare"
     shutil.copytree(root / "params", bare / "params")
-    assert ckpt.main(["convert", "--src", str(bare), "--dst", str(tmp_path / "never")]) == 1
+    assert ckpt.main(["convert", "--src", str(bare), "--dst", str(tmp_path / "never")]) == 2
     assert "--config" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
     cfg_file = tmp_path / "cfg.json"
@@ -500,7 +500,7 @@ def test_convert_cli_round_trips_a_legacy_dir(legacy, tmp_path, capsys):
                       "--config", str(cfg_file)]) == 0
     # a config that does not fit the tensors fails before anything is written
     cfg_file.write_text(json.dumps(dict(LEGACY_CONFIG, vocab_size=60)))
-    assert ckpt.main(["convert", "--src", str(bare), "--dst", str(tmp_path / "bad"), "--config", str(cfg_file)]) == 1
+    assert ckpt.main(["convert", "--src", str(bare), "--dst", str(tmp_path / "bad"), "--config", str(cfg_file)]) == 2
     assert "vocab_size 50 in the checkpoint, 60 in the model" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
