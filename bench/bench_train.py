@@ -4,11 +4,21 @@ forward + backward + AdamW, masked-LM (15% of positions) + next-sentence loss, s
 Each peer runs in its own subprocess with the same thread count and environment, one after
 the other in one run, on the same random batch shape.
 
-    python bench/bench_train.py                 # S and base shapes, all peers found
-    python bench/bench_train.py --shapes S --steps 5 --peers ours,paddlenlp
+    python bench/bench_train.py                 # S and base shapes, all peers found, 3 rounds
+    python bench/bench_train.py --shapes S --steps 5 --peers ours,paddlenlp --rounds 1
     python bench/bench_train.py --trainer --shapes S --rounds 3
 
-Prints a table and one JSON line per measurement.
+Prints the CPU model and flags, the load average, one JSON line per measurement and a table of
+medians over ``--rounds`` rounds; each round runs every peer once, the order reversed every
+other round, so on a shared machine no peer always follows the same neighbour.
+
+Peers: ours (dygraph, ``to_static``), ``learner`` (ours through Propeller's Learner with its
+default compiled forward, as ``--trainer`` below), PaddleNLP (head at the masked positions, head over all
+positions), Hugging Face ``BertForPreTraining`` in fp32 (eager and sdpa attention) and in bf16
+mixed precision (``sdpa_bf16``: ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the
+forward and loss, fp32 master weights and AdamW, as torch users train on CPUs with AMX or
+AVX512-BF16). Paddle 3.3.1 has no bf16 training route on the CPU (bench/RESULTS.md, issue 13),
+so ours and PaddleNLP are fp32 only.
 
 ``--trainer`` times steps through Propeller's Learner (the path every training command runs:
 per-step reseeding, the loss read on the host, AdamW with global-norm clipping and the LR
@@ -101,12 +111,14 @@ def run_paddlenlp(shape, steps, warmup, variant):
 
 
 def run_hf(shape, steps, warmup, variant):
+    """variant: eager | sdpa (fp32) | sdpa_bf16 (autocast to bf16)."""
     import numpy as np
     import torch
     from transformers import BertConfig, BertForPreTraining
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    cfg = BertConfig(hidden_act="gelu", max_position_embeddings=513, attn_implementation=variant,
+    attn, _, precision = variant.partition("_")
+    cfg = BertConfig(hidden_act="gelu", max_position_embeddings=513, attn_implementation=attn,
                      **model_kwargs(shape))
     model = BertForPreTraining(cfg)
     model.train()
@@ -118,7 +130,10 @@ def run_hf(shape, steps, warmup, variant):
     full = torch.from_numpy(full.reshape(ids.shape))
 
     def step():
-        loss = model(input_ids=ids, token_type_ids=types, labels=full, next_sentence_label=nsp).loss
+        # autocast runs the matmuls in bf16 and keeps reductions (softmax, layer norm, the loss) in
+        # fp32; parameters, gradients and the optimizer stay fp32, so no loss scaling is needed
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = model(input_ids=ids, token_type_ids=types, labels=full, next_sentence_label=nsp).loss
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -216,15 +231,16 @@ def timed(step, steps, warmup, sync):
 RUNNERS = {
     "ours": (run_ours, ["dygraph", "to_static"]),
     "paddlenlp": (run_paddlenlp, ["masked", "all_positions"]),
-    "hf_torch": (run_hf, ["eager", "sdpa"]),
+    "hf_torch": (run_hf, ["eager", "sdpa", "sdpa_bf16"]),
+    "learner": (None, ["to_static"]),  # the pretrain step through Propeller's Learner (child())
 }
 
 
 def child(args):
     shape = SHAPES[args.shape]
     extra = {}
-    if args.peer.startswith("trainer_"):
-        kind = args.peer[len("trainer_"):]
+    if args.peer.startswith("trainer_") or args.peer == "learner":
+        kind = "pretrain" if args.peer == "learner" else args.peer[len("trainer_"):]
         total_sec, total_tokens, extra["step_times"] = run_trainer(shape, args.steps, args.warmup, args.variant, kind)
         sec, tokens = total_sec / args.steps, total_tokens / args.steps  # padded tokens, as everywhere here
     else:
@@ -245,13 +261,17 @@ def _child_result(env, peer, variant, shape, steps, warmup):
     return json.loads(line[0][7:])
 
 
+def print_machine(args):
+    model, flags, ncpu = cpu_description()
+    print(f"# CPU: {model}; flags: {' '.join(flags) or '-'}; os.cpu_count()={ncpu}; threads={args.threads}; "
+          f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}; OMP_WAIT_POLICY={args.omp_wait_policy}")
+    print(f"# load average at start: {os.getloadavg()}", flush=True)
+
+
 def trainer_main(args, env):
     """Dygraph vs the default to_static through the Learner, alternating per round."""
     import statistics
-    model, flags, ncpu = cpu_description()
-    print(f"# CPU: {model}; flags: {' '.join(flags) or '-'}; os.cpu_count()={ncpu}; threads={args.threads}; "
-          f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}")
-    print(f"# load average at start: {os.getloadavg()}", flush=True)
+    print_machine(args)
     results = {}
     for shape in args.shapes.split(","):
         steps = args.steps or (8 if shape == "S" else 4)
@@ -279,7 +299,7 @@ def trainer_main(args, env):
 
 
 def available(peer):
-    mod = {"ours": "paddle", "paddlenlp": "paddlenlp", "hf_torch": "transformers"}[peer]
+    mod = {"ours": "paddle", "learner": "paddle", "paddlenlp": "paddlenlp", "hf_torch": "transformers"}[peer]
     import importlib.util
     return importlib.util.find_spec(mod) is not None and (peer != "hf_torch" or importlib.util.find_spec("torch"))
 
@@ -287,39 +307,57 @@ def available(peer):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", default="S,base")
-    ap.add_argument("--peers", default="ours,paddlenlp,hf_torch")
+    ap.add_argument("--peers", default="ours,learner,paddlenlp,hf_torch")
     ap.add_argument("--steps", type=int, default=0, help="timed steps (default: 8 for S, 4 for base)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--trainer", action="store_true",
                     help="time steps through propeller's Learner, dygraph vs to_static (see above)")
-    ap.add_argument("--rounds", type=int, default=3, help="--trainer: child runs per variant, alternating")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="child runs per peer/variant; the order is reversed every other round")
+    ap.add_argument("--omp_wait_policy", default="PASSIVE", choices=("PASSIVE", "ACTIVE"),
+                    help="OMP_WAIT_POLICY of every peer (PASSIVE: fair on a shared machine)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--peer"), ap.add_argument("--variant"), ap.add_argument("--shape")
     args = ap.parse_args()
     if args.child:
         return child(args)
+    # OMP_WAIT_POLICY: on a shared machine, OpenMP's default of spinning at every barrier stalls a
+    # 2-thread process whenever one of its threads is descheduled (torch measured 3.4x slower
+    # than with PASSIVE at load 9 on 2 cores); every peer gets the same setting
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               PYTHONPATH=ROOT, GLOG_minloglevel="2")
+               PYTHONPATH=ROOT, GLOG_minloglevel="2", OMP_WAIT_POLICY=args.omp_wait_policy)
     if args.trainer:
         return trainer_main(args, env)
-    results = []
+    peers_main(args, env)
+
+
+def peers_main(args, env):
+    """Every peer and variant once per round, the order reversed every other round; medians."""
+    import statistics
+    print_machine(args)
+    jobs = []
+    for peer in args.peers.split(","):
+        if not available(peer):
+            print(f"# {peer}: not installed, skipped")
+            continue
+        jobs += [(peer, variant) for variant in RUNNERS[peer][1]]
+    results = {}
     for shape in args.shapes.split(","):
         steps = args.steps or (8 if shape == "S" else 4)
-        for peer in args.peers.split(","):
-            if not available(peer):
-                print(f"# {peer}: not installed, skipped")
-                continue
-            for variant in RUNNERS[peer][1]:
-                r = _child_result(env, peer, variant, shape, steps, args.warmup)
-                if r is None:
+        for r in range(args.rounds):
+            for peer, variant in (jobs if r % 2 == 0 else jobs[::-1]):
+                res = _child_result(env, peer, variant, shape, steps, args.warmup)
+                if res is None:
                     continue
-                results.append(r)
-                print(json.dumps(r), flush=True)
-    print(f"\nMKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}  threads={args.threads}")
-    print(f"{'shape':6} {'peer':10} {'variant':14} {'tokens/s':>10}")
-    for r in results:
-        print(f"{r['shape']:6} {r['peer']:10} {r['variant']:14} {r['tokens_per_s']:10.0f}")
+                res["round"], res["load1"] = r, os.getloadavg()[0]
+                results.setdefault((shape, peer, variant), []).append(res)
+                print(json.dumps(res), flush=True)
+    print(f"\n# load average at end: {os.getloadavg()}")
+    print(f"{'shape':6} {'peer':10} {'variant':14} {'tokens/s (median)':>18}  per round")
+    for (shape, peer, variant), rs in results.items():
+        tps = [r["tokens_per_s"] for r in rs]
+        print(f"{shape:6} {peer:10} {variant:14} {statistics.median(tps):18.0f}  {[round(t) for t in tps]}")
 
 
 if __name__ == "__main__":
