@@ -93,6 +93,21 @@ def test_suggest_rules():
     assert s["steepest"] == pytest.approx(1e-3, rel=0.3)
     assert s["min_loss_div10"] == pytest.approx(lrs[np.argmin(loss)] / 10) and s["suggested"] == s["min_loss_div10"]
     assert lr_find.suggest([1e-3, 1e-2], [1.0, float("nan")])["suggested"] is None
+    assert s["warning"] is None and s["dip"] > 0.5
+
+
+def test_suggest_ignores_a_lucky_first_batch_and_flags_a_flat_curve():
+    # the shape of a real 100-step sweep on demo sentiment: the bias-corrected average of the first
+    # batch was the lowest value of a flat, noisy curve, and the old rule suggested min_lr / 10
+    rng = np.random.default_rng(0)
+    lrs = np.logspace(-7, 0, 80)
+    smoothed = 0.695 + 0.002 * rng.standard_normal(80)
+    smoothed[0] = 0.680
+    smoothed[70:] = np.linspace(0.70, 3.0, 10)
+    s = lr_find.suggest(lrs, smoothed)
+    assert s["suggested"] > lrs[lr_find.MIN_STEPS_BEFORE_STOP] / 10 * 0.999
+    assert s["suggested"] == pytest.approx(lrs[10 + np.argmin(smoothed[10:])] / 10)
+    assert s["dip"] < lr_find.MIN_DIP and "no clear dip" in s["warning"]
 
 
 def test_cli_leaves_the_model_dir_alone(tmp_path):

@@ -76,6 +76,8 @@ def main(argv=None):
     print(f"[lr_find] {res['steps_run']} steps{' (stopped: the loss diverged)' if res['stopped_early'] else ''}; "
           f"suggested learning rate: {fmt(sug['suggested'])} (the LR at the smoothed loss's minimum / 10; "
           f"steepest descent at {fmt(sug['steepest'])}); plot: {os.path.join(out, 'lr_find.png')}")
+    if sug.get("warning"):
+        print(f"[lr_find] warning: {sug['warning']}")
     return 0
 
 

@@ -33,6 +33,7 @@ log = logging.getLogger("propeller")
 ENV = "PROPELLER_LR_FIND"
 DEFAULTS = {"min_lr": 1e-7, "max_lr": 10.0, "steps": 200, "beta": 0.98, "diverge": 4.0}
 MIN_STEPS_BEFORE_STOP = 10  # the first smoothed values rest on a handful of batches
+MIN_DIP = 0.02  # a smoothed-loss dip smaller than this (relative) is read as "no dip"
 
 
 def from_env():
@@ -51,19 +52,33 @@ def from_env():
 
 
 def suggest(lrs, smoothed):
-    """{"min_loss_div10", "steepest", "suggested"} from a sweep's learning rates and smoothed losses."""
+    """{"min_loss_div10", "steepest", "suggested", "dip", "warning"} from a sweep's LRs and smoothed losses.
+
+    The minimum is looked for after the first MIN_STEPS_BEFORE_STOP points (fastai skips them too):
+    a bias-corrected average of one or two batches is noise, and a lucky first batch made the
+    "minimum" the sweep's first LR on a real fine-tuning run (suggesting 1e-8). ``dip`` is how far
+    the minimum lies below the smoothed loss where the search starts; under MIN_DIP the curve has no
+    dip to read and ``warning`` says so (too few steps for the task, or a range that misses it).
+    """
+    none = {"min_loss_div10": None, "steepest": None, "suggested": None, "dip": None, "warning": None}
     lrs, smoothed = np.asarray(lrs, float), np.asarray(smoothed, float)
     finite = np.isfinite(smoothed)
     if finite.sum() < 3:
-        return {"min_loss_div10": None, "steepest": None, "suggested": None}
+        return dict(none, warning="fewer than 3 finite losses: nothing to suggest")
     lrs, smoothed = lrs[finite], smoothed[finite]
-    best = int(np.argmin(smoothed))
+    skip = min(MIN_STEPS_BEFORE_STOP, len(smoothed) // 4)
+    best = skip + int(np.argmin(smoothed[skip:]))
     steep = None
-    if best >= 2:
-        slope = np.gradient(smoothed[:best + 1], np.log(lrs[:best + 1]))
-        steep = float(lrs[int(np.argmin(slope))])
+    if best - skip >= 2:
+        slope = np.gradient(smoothed[skip:best + 1], np.log(lrs[skip:best + 1]))
+        steep = float(lrs[skip + int(np.argmin(slope))])
     min10 = float(lrs[best] / 10)
-    return {"min_loss_div10": min10, "steepest": steep, "suggested": min10}
+    dip = float(1 - smoothed[best] / smoothed[skip]) if smoothed[skip] > 0 else None
+    warning = None
+    if dip is not None and dip < MIN_DIP:
+        warning = (f"the smoothed loss fell only {100 * dip:.1f}% below its starting level: no clear dip, so the "
+                   "suggestion is weak; sweep more steps (--steps) or a narrower range")
+    return {"min_loss_div10": min10, "steepest": steep, "suggested": min10, "dip": dip, "warning": warning}
 
 
 class LRSweep(RunHook):
@@ -121,6 +136,8 @@ class LRSweep(RunHook):
         log.info("LR finder: %d steps%s; suggested learning rate %s (min-loss / 10), steepest descent at %s; "
                  "written to %s", len(self.losses), " (stopped: loss diverged)" if self.stopped_early else "",
                  _fmt(sug["suggested"]), _fmt(sug["steepest"]), self.out)
+        if sug["warning"]:
+            log.warning("LR finder: %s", sug["warning"])
         raise SystemExit(0)
 
     def _plot(self, sug):
