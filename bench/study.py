@@ -89,7 +89,8 @@ def schedule_config(variant, args, out_dir):
     tasks, stages, mix = variant_schedule(variant, args.pretrain_steps)
     return {
         "seed": 1, "batch_size": args.pretrain_batch_size, "max_seqlen": args.max_seqlen, "mix": mix,
-        "model": {"ernie_config": args.ernie_config, "overrides": {"vocab_size": "from_data"}},
+        "model": {"ernie_config": args.ernie_config,
+                  "overrides": {"vocab_size": "from_data", "bigram_buckets": args.bigram_buckets}},
         "data": {"corpus": [f"{DATA}/zh_corpus/train", f"{DATA}/zh_reviews/train"],
                  "valid_corpus": [f"{DATA}/zh_corpus/valid", f"{DATA}/zh_reviews/valid"],
                  "vocab": f"{DATA}/vocab.txt", "lexicon": f"{DATA}/zh_entities.txt",
@@ -305,6 +306,9 @@ def main(argv=None):
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default=None, help="fine-tuning seeds (default 1,2,3; --quick 1)")
     ap.add_argument("--ernie_config", default="config/ernie_demo_config.json")
+    ap.add_argument("--bigram_buckets", type=int, default=32768,
+                    help="hashed character-bigram embeddings of every variant, random init included (the demo's "
+                         "setting; 0: ERNIE's plain embeddings, as the first study runs)")
     ap.add_argument("--pretrain_steps", type=int, default=None)
     ap.add_argument("--pretrain_batch_size", type=int, default=32)
     ap.add_argument("--pretrain_lr", type=float, default=3e-3)
@@ -356,7 +360,7 @@ def main(argv=None):
     # random init: the study's model shape with the demo vocabulary
     with open(f"{DATA}/vocab.txt", encoding="utf-8") as f:
         vocab_size = sum(1 for line in f if line.strip())
-    ErnieConfig.from_json(args.ernie_config).copy(vocab_size=vocab_size).to_json(
+    ErnieConfig.from_json(args.ernie_config).copy(vocab_size=vocab_size, bigram_buckets=args.bigram_buckets).to_json(
         os.path.join(out_dir, "configs", "random_init.json"))
 
     pre, args.pretrain_key = {}, {}

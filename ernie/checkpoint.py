@@ -1052,6 +1052,10 @@ def _export_hf(args):
     if os.path.abspath(args.dst) == loaded.path:
         raise ValueError(f"--dst {args.dst} is the checkpoint itself; choose another directory")
     config, model = _checked(loaded, args.config)
+    if config.bigram_buckets:
+        raise ValueError(f"{loaded.path}: the model has character-bigram embeddings (bigram_buckets "
+                         f"{config.bigram_buckets}), which transformers' ErnieModel does not have: it would "
+                         f"give other outputs")
     run_file = _beside(loaded.path, "task.json")  # a fine-tuning run's: its head, labels, casing
     run = _read_json(run_file, "a fine-tuning run's task.json") if run_file else {}
     targets = model.state_dict()

@@ -136,6 +136,20 @@ def test_classifier_text_predictor_matches_dygraph(ckpt, cls_export):
                                atol=1e-5)
 
 
+def test_bigram_model_exports_and_predicts_like_dygraph(ckpt, tmp_path):
+    """Character-bigram embeddings (bigram_buckets) are computed from the ids inside the graph:
+    the export takes the same inputs and predicts what dygraph does, whatever the padding."""
+    paddle.seed(12)
+    model = ErnieForSequenceClassification(tiny_config(ckpt["tok"].vocab_size, bigram_buckets=31), num_labels=3)
+    model.eval()
+    save_pretrained(model, str(tmp_path / "ckpt"))
+    (tmp_path / "ckpt" / "vocab.txt").write_text(ckpt["vocab"].read_text(encoding="utf-8"), encoding="utf-8")
+    logits, = TextPredictor(export_ernie(str(tmp_path / "ckpt"), str(tmp_path / "exp")), batch_size=3).predict(
+        TEXTS, PAIRS)
+    np.testing.assert_allclose(logits, np.stack([r[0] for r in dygraph_rows(model, ckpt["tok"], TEXTS, PAIRS)]),
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("layer,index", [("pooler", None), ("layer0", 0), ("layer1", 1), ("cls", 2)])
 def test_encoder_export_matches_hidden_states(ckpt, layer, index):
     out = ckpt["dir"] / f"enc_{layer}"

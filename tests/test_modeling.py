@@ -105,6 +105,43 @@ def test_hidden_states_and_padding_invariance():
     np.testing.assert_allclose(pooled2.numpy(), pooled.numpy(), atol=1e-5)
 
 
+def test_bigram_embeddings():
+    """bigram_buckets > 0 adds the embedding of each token's (token, next token) bucket:
+    ids as numpy computes them, zero bigram weights give the plain model, a token changes the
+    vectors of its left neighbour (only through its bigram), and padding stays invariant."""
+    buckets = 97
+    paddle.seed(5)
+    model = ErnieModel(ErnieConfig(**dict(TINY, bigram_buckets=buckets)))
+    model.eval()
+    ids, _, _ = _batch(False)
+    nxt = np.concatenate([ids[:, 1:], np.zeros((3, 1), ids.dtype)], axis=1)
+    np.testing.assert_array_equal(model.embeddings.bigram_ids(paddle.to_tensor(ids)).numpy(),
+                                  (ids * TINY["vocab_size"] + nxt) % buckets)
+    plain = ErnieModel(ErnieConfig(**TINY))
+    plain.eval()
+    plain.set_state_dict({k: v for k, v in model.state_dict().items() if 'bigram' not in k})
+    seq, pooled = model(paddle.to_tensor(ids))
+    with paddle.no_grad():
+        model.embeddings.bigram_embeddings.weight.set_value(paddle.zeros([buckets, TINY["hidden_size"]]))
+    np.testing.assert_allclose(model(paddle.to_tensor(ids))[0].numpy(), plain(paddle.to_tensor(ids))[0].numpy(),
+                               atol=1e-6)
+    assert np.abs(seq.numpy() - plain(paddle.to_tensor(ids))[0].numpy()).max() > 1e-3
+
+    def embedded(m, x):
+        return m.embeddings(paddle.to_tensor(x)).numpy()
+    fresh = ErnieModel(ErnieConfig(**dict(TINY, bigram_buckets=buckets)))
+    fresh.eval()
+    changed = ids.copy()
+    changed[0, 4] = 5 if ids[0, 4] != 5 else 6
+    for m, left_moves in ((fresh, True), (plain, False)):
+        a, b = embedded(m, ids), embedded(m, changed)
+        assert (np.abs(a[0, 3] - b[0, 3]).max() > 1e-4) == left_moves  # the left neighbour, via its bigram
+        np.testing.assert_allclose(a[0, 5:], b[0, 5:], atol=1e-6)  # the right side never sees it
+    padded = np.concatenate([ids, np.zeros((3, 5), ids.dtype)], axis=1)
+    np.testing.assert_allclose(fresh(paddle.to_tensor(padded))[0].numpy()[:, :11],
+                               fresh(paddle.to_tensor(ids))[0].numpy(), atol=1e-5)
+
+
 def test_mlm_head_at_masked_positions_equals_full_projection():
     model = ErnieForPretraining(ErnieConfig(**TINY))
     model.eval()
