@@ -54,7 +54,7 @@ finetune() {  # name example data_dir learning_rate steps eval_steps [flags...]
     --hparam "{\"batch_size\": 32, \"learning_rate\": $4, \"warmup_proportion\": 0.1}" > "$OUT/$1.log" 2>&1
 }
 echo "== 4/5 fine-tuning on the demo sentiment set and the demo NER set (side by side)"
-finetune sentiment finetune_classifier.py "$DATA/sentiment" 1e-3 900 150 --pooling mean &
+finetune sentiment finetune_classifier.py "$DATA/sentiment" 5e-4 900 150 --pooling mean &
 sentiment=$!
 finetune ner finetune_ner.py "$DATA/msra_ner" 2e-3 2400 400 &
 ner=$!
