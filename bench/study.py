@@ -41,6 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 DATA = "data/demo"
+DEMO_SCHEDULE = "config/pretrain/zh_km_demo.json"  # the demo's model settings, which the study mirrors
 VARIANTS = ("none", "ernie1", "km", "continual", "all_at_once")
 LABELS = {"none": "no pre-training", "ernie1": "ERNIE 1.0 (char masking + NSP)", "km": "knowledge masking alone",
           "continual": "continual multi-task (ERNIE 2.0)", "all_at_once": "all tasks at once"}
@@ -306,9 +307,9 @@ def main(argv=None):
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default=None, help="fine-tuning seeds (default 1,2,3; --quick 1)")
     ap.add_argument("--ernie_config", default="config/ernie_demo_config.json")
-    ap.add_argument("--bigram_buckets", type=int, default=32768,
-                    help="hashed character-bigram embeddings of every variant, random init included (the demo's "
-                         "setting; 0: ERNIE's plain embeddings, as the first study runs)")
+    ap.add_argument("--bigram_buckets", type=int, default=None,
+                    help="hashed character-bigram embeddings of every variant, random init included (default: "
+                         f"the demo's, from {DEMO_SCHEDULE}; 0: ERNIE's plain embeddings, as the first study runs)")
     ap.add_argument("--pretrain_steps", type=int, default=None)
     ap.add_argument("--pretrain_batch_size", type=int, default=32)
     ap.add_argument("--pretrain_lr", type=float, default=3e-3)
@@ -329,6 +330,9 @@ def main(argv=None):
     bad = sorted(set(args.variants) - set(VARIANTS))
     if bad:
         ap.error(f"unknown variants {bad}; known: {', '.join(VARIANTS)}")
+    if args.bigram_buckets is None:
+        with open(os.path.join(ROOT, DEMO_SCHEDULE), encoding="utf-8") as f:
+            args.bigram_buckets = json.load(f)["model"]["overrides"].get("bigram_buckets", 0)
     q = args.quick
     args.seeds = [int(s) for s in (args.seeds or ("1" if q else "1,2,3")).split(",")]
     args.pretrain_steps = args.pretrain_steps or (400 if q else 1200)

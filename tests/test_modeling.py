@@ -119,8 +119,8 @@ def test_bigram_embeddings():
                                   (ids * TINY["vocab_size"] + nxt) % buckets)
     plain = ErnieModel(ErnieConfig(**TINY))
     plain.eval()
-    plain.set_state_dict({k: v for k, v in model.state_dict().items() if 'bigram' not in k})
-    seq, pooled = model(paddle.to_tensor(ids))
+    plain.set_state_dict({k: v for k, v in model.state_dict().items() if "bigram" not in k})
+    seq, _ = model(paddle.to_tensor(ids))
     with paddle.no_grad():
         model.embeddings.bigram_embeddings.weight.set_value(paddle.zeros([buckets, TINY["hidden_size"]]))
     np.testing.assert_allclose(model(paddle.to_tensor(ids))[0].numpy(), plain(paddle.to_tensor(ids))[0].numpy(),

@@ -60,11 +60,11 @@ def suggest(lrs, smoothed):
     the minimum lies below the smoothed loss where the search starts; under MIN_DIP the curve has no
     dip to read and ``warning`` says so (too few steps for the task, or a range that misses it).
     """
-    none = {"min_loss_div10": None, "steepest": None, "suggested": None, "dip": None, "warning": None}
     lrs, smoothed = np.asarray(lrs, float), np.asarray(smoothed, float)
     finite = np.isfinite(smoothed)
     if finite.sum() < 3:
-        return dict(none, warning="fewer than 3 finite losses: nothing to suggest")
+        return {"min_loss_div10": None, "steepest": None, "suggested": None, "dip": None,
+                "warning": "fewer than 3 finite losses: nothing to suggest"}
     lrs, smoothed = lrs[finite], smoothed[finite]
     skip = min(MIN_STEPS_BEFORE_STOP, len(smoothed) // 4)
     best = skip + int(np.argmin(smoothed[skip:]))
