@@ -171,7 +171,9 @@ class ErnieEmbeddings(nn.Layer):
     def forward(self, input_ids, token_type_ids=None, position_ids=None, task_type_ids=None):
         seq_len = input_ids.shape[1]
         if position_ids is None:
-            position_ids = paddle.arange(seq_len, dtype="int64").unsqueeze(0)
+            # [B, S], not [1, S]: the broadcast add's backward (a reduction over the batch) cost
+            # 10.9 ms at [32, 128, 128] against 1.4 ms for the embedding's own scatter
+            position_ids = paddle.arange(seq_len, dtype="int64").unsqueeze(0).expand_as(input_ids)
         emb = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
         if self.bigram_buckets:
             emb = emb + self.bigram_embeddings(self.bigram_ids(input_ids))
@@ -204,16 +206,23 @@ class ErnieSelfAttention(nn.Layer):
 
     def _fused(self, x, attn_bias):
         """Training: one GEMM for Q, K and V (concatenating the three [H, H] weights costs far
-        less than the two extra matmuls over [B*S, H] it saves) and Paddle's fused attention,
-        measured ~12% faster per training step than composing it on CPU."""
-        batch, seq, hidden = x.shape
+        less than the two extra matmuls over [B*S, H] it saves), then attention composed by hand.
+        Measured on CPU (Paddle 3.3.1, demo shape, one thread): ``scaled_dot_product_attention``
+        on the unbound [B, S, 3, nH, d] layout cost more, since the stack that unbind's backward
+        does took ~15 ms a layer at [32, 64] and its [B, 1, 1, S] mask broadcast (28 ms at
+        [32, 4, 128, 128]) is ~3x slower than expanding the mask and adding same-shape tensors:
+        6% per fine-tuning and pre-training step (bench/RESULTS.md, issue 10)."""
+        heads = self.num_heads
         w = paddle.concat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], axis=1)
         b = paddle.concat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
-        qkv = F.linear(x, w, b).reshape([batch, seq, 3, self.num_heads, self.head_dim])
-        q, k, v = paddle.unbind(qkv, axis=2)  # each [B, S, nH, d]: the layout SDPA takes, no transposes
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=self.dropout_p,
-                                             training=True)
-        return self.out_proj(ctx.reshape([batch, seq, hidden]))
+        qkv = F.linear(x, w, b).reshape([0, 0, 3 * heads, self.head_dim]).transpose([0, 2, 1, 3])
+        q, k, v = paddle.split(qkv, 3, axis=1)  # each [B, nH, S, d]
+        scores = paddle.matmul(q * (self.head_dim ** -0.5), k, transpose_y=True)
+        probs = F.softmax(scores + paddle.expand_as(attn_bias, scores), axis=-1)
+        if self.dropout_p:
+            probs = F.dropout(probs, self.dropout_p, training=True)
+        ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
+        return self.out_proj(ctx.reshape([0, 0, heads * self.head_dim]))
 
     def _composed(self, x, attn_bias):
         """Inference: the same math as reshape -> transpose -> matmul chains, the form oneDNN's

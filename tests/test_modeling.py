@@ -52,7 +52,7 @@ def test_matches_paddlenlp_ernie(act, task):
 
 
 def test_training_attention_path_equals_eval_path():
-    """Training (fused QKV + SDPA) and eval (composed, what exports hold) compute the same
+    """Training (fused QKV, attention composed with an expanded mask) and eval (composed, what exports hold) compute the same
     function; with dropout off the outputs and the gradients agree, and eval mode has no
     dropout left to run. (test_matches_paddlenlp_ernie checks the eval path against the peer.)"""
     kw = dict(TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

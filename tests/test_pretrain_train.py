@@ -1,5 +1,6 @@
 """Multi-task model and continual schedule in training: stage switches, task ids reaching the
 task embedding, every task learning, kill -9 and resume mid-stage, and a 2-process launch."""
+import glob
 import json
 import os
 import re
@@ -209,20 +210,31 @@ def test_kill_and_resume_mid_stage_matches_uninterrupted(data):
 
 
 def test_two_process_launch(data):
+    """Two processes share a global batch of 8 (4 each) and pre-train without dropout; the saved
+    model keeps the config's dropout for fine-tuning."""
     tmp, tok, _ = data
     stages = [{"budgets": {"km": 2}}, {"budgets": {"km": 1, "sr": 2}}, {"budgets": {"sd": 1, "ir": 2}}]
-    cfg = _write_run(tmp, tmp, "launch", stages, 100)
+    model = {"ernie_config": dict(TINY, vocab_size=1, hidden_dropout_prob=0.1), "overrides": {"vocab_size": "from_data"},
+             "pretraining_overrides": {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}}
+    cfg = _write_run(tmp, tmp, "launch", stages, 100, extra={"global_batch_size": 8, "model": model})
+    cfg_dict = json.loads(cfg.read_text(encoding="utf-8"))
+    del cfg_dict["batch_size"]
+    cfg.write_text(json.dumps(cfg_dict), encoding="utf-8")
     log_dir = tmp / "launch_log"
     t0 = time.time()
     p = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-                        str(log_dir), os.path.join(ROOT, "ernie", "pretraining", "pretrain.py"), "--schedule", str(cfg)],
+                        str(log_dir), os.path.join(ROOT, "ernie", "pretraining", "pretrain.py"), "--schedule", str(cfg),
+                        "--save_dir", str(tmp / "launch_saved")],
                        cwd=str(tmp), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     logs = {f: (log_dir / f).read_text(errors="replace") for f in os.listdir(log_dir) if f.startswith("workerlog")}
     assert p.returncode == 0, p.stdout[-2000:] + "\n".join(v[-2000:] for v in logs.values())
     assert sorted(logs) == ["workerlog.0", "workerlog.1"]
     assert not any("Traceback" in v for v in logs.values())
     assert "stage 3/3" in logs["workerlog.0"]
+    assert "batch 4 per process" in logs["workerlog.0"]
     assert (tmp / "launch" / "model_8" / "model_state.pdparams").exists()
+    with open(tmp / "launch_saved" / "config.json", encoding="utf-8") as f:
+        assert json.load(f)["hidden_dropout_prob"] == 0.1
     print(f"2-process launch: {time.time() - t0:.1f} s")
 
 
@@ -264,3 +276,41 @@ def test_output_bias_starts_the_masked_lm_at_the_unigram_distribution(data):
     unigram = float(-np.log(p[batch[-1][0]]).mean())
     assert abs(before - np.log(len(tok.vocab))) < 0.1          # untrained: uniform over the vocabulary
     assert abs(after - unigram) < 0.1 and after < before - 0.5   # now: the unigram model's loss
+
+
+def test_schedule_batch_size_and_pretraining_overrides():
+    from ernie.modeling import ErnieConfig
+    from ernie.pretraining.pretrain import per_process_batch_size, pretraining_config
+    assert per_process_batch_size({"batch_size": 16}, 2) == 16  # per process, as before
+    assert per_process_batch_size({"global_batch_size": 32}, 1) == 32
+    assert per_process_batch_size({"global_batch_size": 32}, 2) == 16
+    for bad, world in (({"global_batch_size": 30}, 4), ({"global_batch_size": 1}, 2),
+                       ({"global_batch_size": 8, "batch_size": 8}, 1)):
+        with pytest.raises(ValueError):
+            per_process_batch_size(bad, world)
+    base = ErnieConfig(**TINY, hidden_dropout_prob=0.1)
+    cfg = {"model": {"pretraining_overrides": {"hidden_dropout_prob": 0.0}}}
+    trained = pretraining_config(cfg, base)
+    assert trained.hidden_dropout_prob == 0.0 and trained.hidden_size == base.hidden_size
+    assert base.hidden_dropout_prob == 0.1  # the config that is saved is not touched
+    assert pretraining_config({"model": {}}, base) is base
+    with pytest.raises(ValueError, match="hidden_dropout"):
+        pretraining_config({"model": {"pretraining_overrides": {"hidden_dropout": 0.0}}}, base)
+
+
+def _schedules():
+    paths = sorted(glob.glob(os.path.join(ROOT, "config", "pretrain", "*.json")))
+    return [p for p in paths if "stages" in open(p, encoding="utf-8").read()]  # not the discourse markers
+
+
+@pytest.mark.parametrize("path", _schedules(), ids=os.path.basename)
+def test_shipped_schedules_are_valid(path):
+    """Every schedule in config/pretrain: a known model section, real config fields in its
+    pretraining_overrides, and a batch that resolves for one process and for the demo's two."""
+    from ernie.modeling import ErnieConfig
+    from ernie.pretraining.pretrain import MODEL_KEYS, load_config, per_process_batch_size, pretraining_config
+    cfg = load_config(path)
+    assert set(cfg.get("model", {})) <= MODEL_KEYS
+    pretraining_config(cfg, ErnieConfig(**TINY))
+    for world in (1, 2) if "global_batch_size" in cfg else (1,):
+        assert per_process_batch_size(cfg, world) >= 1

@@ -20,7 +20,10 @@ The schedule config (JSON) holds everything a run needs:
       "eval": {"batches_per_task": 2}
     }
 
-``model.use_task_id`` (default true) switches the task embeddings. Missing shards are built from
+``model.use_task_id`` (default true) switches the task embeddings; ``model.pretraining_overrides``
+holds ErnieConfig fields for pre-training only (the saved model keeps the config's: e.g. no dropout
+while pre-training, the config's dropout for fine-tuning). ``batch_size`` is each process's batch;
+``global_batch_size`` instead is the step's, split among the launcher's processes. Missing shards are built from
 ``data.corpus`` first (rank 0 builds, other ranks wait), and a missing vocab from the corpus when
 ``data.build_vocab`` is set. Instead of a corpus, ``data.id_filelist`` (and ``valid_id_filelist``)
 names ERNIE 1.0 id-format data (``id_corpus.py``), which the knowledge_masking and next_sentence
@@ -71,6 +74,8 @@ from ernie.pretraining.shards import INDEX_FILE, ShardCorpus
 from ernie.pretraining.tasks import TaskContext
 
 log = logging.getLogger("ernie")
+# the keys of a schedule's "model" section (an unknown one is a typo, and an error)
+MODEL_KEYS = frozenset({"ernie_config", "overrides", "use_task_id", "pretraining_overrides"})
 
 
 def load_config(path):
@@ -180,6 +185,9 @@ def model_config(cfg, corpus):
     (``"from_data"`` takes the corpus's vocabulary size), and ``use_task_id`` (default true: task
     embeddings are what mark each example's task in ERNIE 2.0; an ERNIE 1.0 model has none)."""
     mcfg = cfg.get("model", {})
+    unknown = sorted(set(mcfg) - MODEL_KEYS)
+    if unknown:
+        raise ValueError(f"model.{unknown[0]}: unknown key (expected one of {', '.join(sorted(MODEL_KEYS))})")
     base = mcfg.get("ernie_config", "config/ernie_small_config.json")
     d = ErnieConfig.from_json(base).to_dict() if isinstance(base, str) else dict(base)
     for k, v in (mcfg.get("overrides") or {}).items():
@@ -192,6 +200,33 @@ def model_config(cfg, corpus):
         raise ValueError(f"the model's vocab_size {config.vocab_size} is smaller than the data's vocabulary "
                          f"({corpus.vocab_size}); set model.overrides.vocab_size (\"from_data\")")
     return config
+
+
+def pretraining_config(cfg, config):
+    """The config the model trains with: ``config`` plus ``model.pretraining_overrides``, ErnieConfig
+    fields that hold while pre-training only. The saved model keeps ``config``'s values, so
+    fine-tuning gets them back: the demo pre-trains without dropout (an under-trained model has
+    nothing to regularise, and dropout's random numbers cost ~17% of a step on this CPU) and
+    fine-tunes with the config's 0.1."""
+    over = cfg.get("model", {}).get("pretraining_overrides") or {}
+    unknown = sorted(set(over) - set(ErnieConfig.DEFAULTS))
+    if unknown:
+        raise ValueError(f"model.pretraining_overrides.{unknown[0]}: not an ErnieConfig field")
+    return ErnieConfig.from_dict(dict(config.to_dict(), **over)) if over else config
+
+
+def per_process_batch_size(cfg, world):
+    """Each process's batch: ``batch_size`` is per process; ``global_batch_size`` (not both) is the
+    step's, split evenly among the processes, so one schedule trains the same steps whether it runs
+    in one process or under ``paddle.distributed.launch``."""
+    if "global_batch_size" not in cfg:
+        return int(cfg.get("batch_size", 32))
+    if "batch_size" in cfg:
+        raise ValueError("the schedule gives both batch_size (per process) and global_batch_size; keep one")
+    total = int(cfg["global_batch_size"])
+    if total < world or total % world:
+        raise ValueError(f"global_batch_size {total} does not split evenly among {world} processes")
+    return total // world
 
 
 def task_context(cfg, corpus, tokenizer, config):
@@ -322,7 +357,7 @@ class PretrainRun(NamedTuple):
     """Everything a pre-training run trains with (:func:`build_run`)."""
     run_config: object   # propeller.RunConfig
     hparams: object      # propeller.HParams: optimiser settings, ernie_config, tasks, task_order
-    config: ErnieConfig
+    config: ErnieConfig  # the model's config as saved (without model.pretraining_overrides)
     tasks: list          # the task objects, shared by the model, the stream and the evaluation
     schedule: Schedule
     stream: MultiTaskStream
@@ -341,7 +376,8 @@ def build_run(cfg, run_config_overrides=None, hparam_overrides=None):
     # a typo'd key fails now, not after the corpus is loaded (the Learner checks the same)
     propeller.HParams(**dict(cfg.get("hparams") or {}, **(hparam_overrides or {}))).check(
         propeller.train.trainer.known_hparams(MultiTaskPretrainModel))
-    max_seqlen, batch_size, seed = int(cfg.get("max_seqlen", 128)), int(cfg.get("batch_size", 32)), int(cfg.get("seed", 0))
+    max_seqlen, seed = int(cfg.get("max_seqlen", 128)), int(cfg.get("seed", 0))
+    batch_size = per_process_batch_size(cfg, dist.world_size())
     vocab = ensure_vocab(data)
     corpus = load_corpus(data, rc["model_dir"], max_seqlen)
     vocab = vocab or (getattr(corpus, "index", None) or {}).get("vocab")
@@ -356,7 +392,7 @@ def build_run(cfg, run_config_overrides=None, hparam_overrides=None):
     hp = {"learning_rate": 5e-4, "warmup_proportion": 0.1, "weight_decay": 0.01}
     hp.update(cfg.get("hparams") or {})
     hp.update(hparam_overrides or {})
-    hp.update(ernie_config=config.to_dict(), tasks=cfg["tasks"], task_order=order)
+    hp.update(ernie_config=pretraining_config(cfg, config).to_dict(), tasks=cfg["tasks"], task_order=order)
     hparams = propeller.HParams(**hp)
     accum = int(hp.get("gradient_accumulation_steps", 1))
     schedule = Schedule(cfg["stages"], order, batch_size, cfg.get("mix", "task_per_batch"), seed)

@@ -108,7 +108,8 @@ class Schedule:
         return counts
 
     def describe(self):
-        lines = [f"schedule: {len(self.stages)} stages, {self.total} batches, mix={self.mix}, seed={self.seed}"]
+        lines = [f"schedule: {len(self.stages)} stages, {self.total} batches (batch {self.batch_size} per process), "
+                 f"mix={self.mix}, seed={self.seed}"]
         for k, st in enumerate(self.stages):
             lines.append(f"  stage {st['name']}: steps {self.starts[k]}..{self.starts[k + 1] - 1}, budgets "
                          + ", ".join(f"{t} {n}" for t, n in st["budgets"].items()))
