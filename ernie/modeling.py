@@ -211,7 +211,7 @@ class ErnieSelfAttention(nn.Layer):
         on the unbound [B, S, 3, nH, d] layout cost more, since the stack that unbind's backward
         does took ~15 ms a layer at [32, 64] and its [B, 1, 1, S] mask broadcast (28 ms at
         [32, 4, 128, 128]) is ~3x slower than expanding the mask and adding same-shape tensors:
-        6% per fine-tuning and pre-training step (bench/RESULTS.md, issue 10)."""
+        ~10% of a fine-tuning and a pre-training step (bench/RESULTS.md, issue 10, fifth session)."""
         heads = self.num_heads
         w = paddle.concat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], axis=1)
         b = paddle.concat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
