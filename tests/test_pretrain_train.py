@@ -143,6 +143,7 @@ def _write_run(tmp, tok_dir, name, stages, save_steps, extra=None):
            "run_config": {"model_dir": str(tmp / name), "log_steps": 1000, "save_steps": save_steps, "max_ckpt": 20},
            "hparams": {"learning_rate": 2e-3, "warmup_proportion": 0.1}}
     cfg.update(extra or {})
+    cfg = {k: v for k, v in cfg.items() if v is not None}  # extra={"key": None} drops a key
     path = tmp / f"{name}.json"
     path.write_text(json.dumps(cfg), encoding="utf-8")
     return path
@@ -216,10 +217,7 @@ def test_two_process_launch(data):
     stages = [{"budgets": {"km": 2}}, {"budgets": {"km": 1, "sr": 2}}, {"budgets": {"sd": 1, "ir": 2}}]
     model = {"ernie_config": dict(TINY, vocab_size=1, hidden_dropout_prob=0.1), "overrides": {"vocab_size": "from_data"},
              "pretraining_overrides": {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}}
-    cfg = _write_run(tmp, tmp, "launch", stages, 100, extra={"global_batch_size": 8, "model": model})
-    cfg_dict = json.loads(cfg.read_text(encoding="utf-8"))
-    del cfg_dict["batch_size"]
-    cfg.write_text(json.dumps(cfg_dict), encoding="utf-8")
+    cfg = _write_run(tmp, tmp, "launch", stages, 100, extra={"batch_size": None, "global_batch_size": 8, "model": model})
     log_dir = tmp / "launch_log"
     t0 = time.time()
     p = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",

@@ -23,9 +23,9 @@ The schedule config (JSON) holds everything a run needs:
 ``model.use_task_id`` (default true) switches the task embeddings; ``model.pretraining_overrides``
 holds ErnieConfig fields for pre-training only (the saved model keeps the config's: e.g. no dropout
 while pre-training, the config's dropout for fine-tuning). ``batch_size`` is each process's batch;
-``global_batch_size`` instead is the step's, split among the launcher's processes. Missing shards are built from
-``data.corpus`` first (rank 0 builds, other ranks wait), and a missing vocab from the corpus when
-``data.build_vocab`` is set. Instead of a corpus, ``data.id_filelist`` (and ``valid_id_filelist``)
+``global_batch_size`` instead is the step's, split among the launcher's processes. Missing shards
+are built from ``data.corpus`` first (rank 0 builds, other ranks wait), and a missing vocab from
+the corpus when ``data.build_vocab`` is set. Instead of a corpus, ``data.id_filelist`` (and ``valid_id_filelist``)
 names ERNIE 1.0 id-format data (``id_corpus.py``), which the knowledge_masking and next_sentence
 tasks read as it is: ERNIE 1.0 pre-training is such a schedule (``ernie1.py``). The command-line --run_config
 and --hparam values override the config's; max_steps defaults to the schedule's length (with
