@@ -32,6 +32,14 @@ def _mask(ids, pad_id=0):
     return (ids != pad_id).astype("float32")
 
 
+def _max_over_real_positions(x, m):
+    """Max over the sequence axis of ``x`` [B, S, C], pads (``m`` [B, S, 1] = 0) never winning.
+    Through a max-pool, not ``Tensor.max(axis=1)``: Paddle 3.3.1's CPU backward of ``max`` took
+    150 ms at [32, 40, 128] against 5 ms for the pool (bench/RESULTS.md, issue 11)."""
+    x = x * m - (1.0 - m) * 1e4
+    return F.adaptive_max_pool1d(x.transpose([0, 2, 1]), 1).squeeze(-1)
+
+
 class Student(nn.Layer):
     """Base: ``HPARAMS`` declares the student's own hyper-parameters with their defaults.
     ``word_level`` students read the word vocabulary (distill.data.WordTokenizer); others
@@ -88,8 +96,7 @@ class CNNStudent(Student):
         m = _mask(src_ids).unsqueeze(-1)
         x = self.emb(src_ids).transpose([0, 2, 1])           # [B, E, S]
         c = F.relu(self.conv(x)).transpose([0, 2, 1])         # [B, S, F]
-        pooled = (c * m - (1.0 - m) * 1e4).max(axis=1)        # pads never win the max
-        return self.out(paddle.tanh(self.fc(pooled)))
+        return self.out(paddle.tanh(self.fc(_max_over_real_positions(c, m))))
 
 
 @register_student("lstm", "bilstm")
@@ -110,9 +117,7 @@ class LSTMStudent(Student):
         m = _mask(src_ids)
         lengths = m.sum(axis=1).astype("int64")
         y, _ = self.lstm(self.emb(src_ids), sequence_length=lengths)
-        m = m.unsqueeze(-1)
-        pooled = (y * m - (1.0 - m) * 1e4).max(axis=1)
-        return self.out(paddle.tanh(self.fc(pooled)))
+        return self.out(paddle.tanh(self.fc(_max_over_real_positions(y, m.unsqueeze(-1)))))
 
 
 @register_student("ernie_tiny", "transformer")

@@ -81,6 +81,22 @@ def test_unknown_hparam_is_refused_naming_the_student():
 
 
 # ---------------------------------------------------------------------------- students
+def test_max_over_real_positions_matches_numpy_and_routes_the_gradient():
+    from distill.students import _max_over_real_positions
+    rng = np.random.RandomState(0)
+    x = rng.randn(2, 5, 3).astype("float32")
+    x[1, 3:] = 50.0                                  # pads with the largest values: must not win
+    m = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], np.float32)[:, :, None]
+    xt = paddle.to_tensor(x, stop_gradient=False)
+    got = _max_over_real_positions(xt, paddle.to_tensor(m))
+    want = np.stack([x[0].max(0), x[1, :3].max(0)])
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    got.sum().backward()
+    g = xt.grad.numpy()
+    np.testing.assert_array_equal(g.sum(1), np.ones((2, 3)))   # one winner per (row, channel)
+    assert g[1, 3:].sum() == 0 and g[0, x[0].argmax(0), range(3)].tolist() == [1.0, 1.0, 1.0]
+
+
 @pytest.mark.parametrize("name", ["bow", "cnn", "lstm", "ernie_tiny"])
 def test_student_exports_and_predicts_like_dygraph(name, tmp_path):
     import propeller.paddle as propeller
