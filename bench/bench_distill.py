@@ -70,6 +70,9 @@ def parse():
     ap.add_argument("--aug_times", type=int, default=10)
     ap.add_argument("--epoch", type=float, default=1.0, help="student epochs over gold + augmented rows")
     ap.add_argument("--no_speed", action="store_true")
+    ap.add_argument("--speed_shapes", default="config/ernie_config.json,config/ernie_tiny_config.json",
+                    help="ERNIE configs timed beside the teacher with random weights (latency does not depend "
+                         "on them): the original's base teacher and ERNIE-tiny; '' for none")
     ap.add_argument("--json", default=None)
     return ap.parse_args()
 
@@ -166,8 +169,29 @@ def run_student(a, out, student, variant, seed, aug, lab, vocab, sw, tdir, addr)
     return {"name": name, "dev": r["dev"]["acc"], "test": r["test"]["acc"], "steps_per_s": steps_per_s(log)}
 
 
+def shape_export(out, config_path):
+    """An exported classifier of the shape in ``config_path`` with random weights (for latency only)."""
+    import paddle
+
+    from ernie.export import export_ernie
+    from ernie.modeling import ErnieConfig, ErnieForSequenceClassification
+    name = os.path.splitext(os.path.basename(config_path))[0]
+    ckpt, exp = os.path.join(out, "speed_shapes", name), os.path.join(out, "speed_shapes", name + "_inference")
+    if not os.path.isfile(os.path.join(exp, "model_meta.json")):
+        os.makedirs(ckpt, exist_ok=True)
+        config = ErnieConfig.from_json(config_path)
+        paddle.seed(1)
+        paddle.save(ErnieForSequenceClassification(config, num_labels=2).state_dict(),
+                    os.path.join(ckpt, "model_state.pdparams"))
+        config.to_json(os.path.join(ckpt, "config.json"))
+        export_ernie(ckpt, exp, task="sequence_classification")
+    return name, exp
+
+
 def speed(a, out, tdir, rows):
-    """Latency (ms, median of runs) of each exported model at batch 1 and 32, one thread."""
+    """Latency (ms, median of runs) of each exported model at batch 1 and 32, one thread: the
+    teacher, each student, and ``--speed_shapes`` (random weights; subword input for a config
+    named *tiny*, as ERNIE-tiny reads subwords; the teacher's characters otherwise)."""
     import numpy as np
 
     from distill.data import WordTokenizer
@@ -195,6 +219,16 @@ def speed(a, out, tdir, rows):
             ids = [tok.encode(t, 128) for t in texts]
             lens["words"] = float(np.mean([len(x) for x in ids]))
         models[student] = (d, ids, False)
+    for config_path in filter(None, a.speed_shapes.split(",")):
+        name, exp = shape_export(out, config_path)
+        if "tiny" in name:
+            tok = teacher_tokenizer(os.path.join(sw, "vocab.txt"), os.path.join(sw, "spm.model"),
+                                    os.path.join(sw, "word_dict.txt"))
+            ids = [encode_for_teacher(tok, t, 128)[0] for t in texts]
+            lens["subword"] = float(np.mean([len(x) for x in ids]))
+            models[name + " (random weights, subwords)"] = (exp, ids, True)
+        else:
+            models[name + " (random weights, characters)"] = (exp, t_ids, True)
     out_t = {}
     for name, (d, ids, with_sent) in models.items():
         p = Predictor(d, num_threads=1)
@@ -269,7 +303,7 @@ def main():
     summary = {"teacher_test_acc": t_acc, "teacher_dir": tdir, "seeds": seeds, "latency_ms": lat,
                "seq_len": lens, "teacher_rows_per_s": thr, "runs": rows,
                "mean_std": {k: (statistics.mean(x["test"] for x in v),
-                                statistics.pstdev([x["test"] for x in v]) if len(v) > 1 else None,
+                                statistics.stdev([x["test"] for x in v]) if len(v) > 1 else None,
                                 statistics.median([x["steps_per_s"] or 0 for x in v]))
                             for k, v in table.items()}}
     print("| run | test acc (mean ± std) | seeds | train steps/s |")

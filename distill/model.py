@@ -87,10 +87,10 @@ class DistillModel(propeller.train.Model):
     def teacher(self):
         return self._teacher[0]
 
-    def forward(self, src_ids, *teacher_inputs):
-        if not teacher_inputs:
+    def forward(self, src_ids, t_src=None, t_sent=None, overlap=None):
+        # named teacher inputs, not *args: paddle.jit.to_static (SOT) refuses a varargs forward
+        if t_src is None:
             return self.student(src_ids)
-        t_src, t_sent, overlap = teacher_inputs
         t_logits, t_hidden, t_bias = self.teacher.encode(t_src, t_sent)
         if not self.layer_pairs:
             return self.student(src_ids), t_logits, None
