@@ -86,12 +86,20 @@ def variant_schedule(variant, total):
     raise ValueError(f"unknown variant {variant!r}")
 
 
+def demo_pretraining_overrides():
+    """The demo schedule's config changes for pre-training only (no dropout: the model underfits at
+    this budget), so every variant pre-trains as the demo does."""
+    with open(os.path.join(ROOT, DEMO_SCHEDULE), encoding="utf-8") as f:
+        return json.load(f)["model"].get("pretraining_overrides", {})
+
+
 def schedule_config(variant, args, out_dir):
     tasks, stages, mix = variant_schedule(variant, args.pretrain_steps)
     return {
         "seed": 1, "batch_size": args.pretrain_batch_size, "max_seqlen": args.max_seqlen, "mix": mix,
         "model": {"ernie_config": args.ernie_config,
-                  "overrides": {"vocab_size": "from_data", "bigram_buckets": args.bigram_buckets}},
+                  "overrides": {"vocab_size": "from_data", "bigram_buckets": args.bigram_buckets},
+                  "pretraining_overrides": demo_pretraining_overrides()},
         "data": {"corpus": [f"{DATA}/zh_corpus/train", f"{DATA}/zh_reviews/train"],
                  "valid_corpus": [f"{DATA}/zh_corpus/valid", f"{DATA}/zh_reviews/valid"],
                  "vocab": f"{DATA}/vocab.txt", "lexicon": f"{DATA}/zh_entities.txt",

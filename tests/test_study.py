@@ -31,3 +31,20 @@ def test_ernie1_is_character_masking_and_next_sentence_mixed():
     tasks, (stage,), mix = study.variant_schedule("ernie1", 1000)
     assert mix == "mixed" and tasks["mlm"]["levels"] == {"ernie1_char": 1.0}
     assert tasks["nsp"]["type"] == "next_sentence" and stage["budgets"] == {"mlm": 500, "nsp": 500}
+
+
+def test_every_variant_pretrains_as_the_demo_does(tmp_path):
+    import argparse
+    import json
+    args = argparse.Namespace(pretrain_steps=100, pretrain_batch_size=32, max_seqlen=128,
+                              ernie_config="config/ernie_demo_config.json", bigram_buckets=32768, pretrain_lr=3e-3)
+    with open(os.path.join(study.ROOT, study.DEMO_SCHEDULE), encoding="utf-8") as f:
+        demo = json.load(f)["model"]["pretraining_overrides"]
+    assert demo  # the demo pre-trains with its own overrides (no dropout)
+    from ernie.modeling import ErnieConfig
+    from ernie.pretraining.pretrain import MODEL_KEYS, pretraining_config
+    for v in ("ernie1", "km", "continual", "all_at_once"):
+        cfg = study.schedule_config(v, args, str(tmp_path))
+        assert cfg["model"]["pretraining_overrides"] == demo and set(cfg["model"]) <= MODEL_KEYS
+        assert pretraining_config(cfg, ErnieConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=32)).hidden_dropout_prob == 0
