@@ -166,7 +166,8 @@ def run_student(a, out, student, variant, seed, aug, lab, vocab, sw, tdir, addr)
         sh([PY, script, *args], log)
     with open(res) as f:
         r = json.load(f)
-    return {"name": name, "dev": r["dev"]["acc"], "test": r["test"]["acc"], "steps_per_s": steps_per_s(log)}
+    return {"name": name, "student": student, "dev": r["dev"]["acc"], "test": r["test"]["acc"],
+            "steps_per_s": steps_per_s(log)}
 
 
 def shape_export(out, config_path):
@@ -206,7 +207,7 @@ def speed(a, out, tdir, rows):
     lens = {"teacher_chars": float(np.mean([len(x) for x in t_ids]))}
     for r in rows:
         d = os.path.join(out, "runs", r["name"], "best_inference", "inference")
-        student = r["name"].split("_s")[0].rsplit("_", 1)[0]
+        student = r["student"]
         if student in [m for m in models] or not os.path.isdir(d):
             continue
         if student == "ernie_tiny":
