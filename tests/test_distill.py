@@ -3,6 +3,7 @@ students trained and exported, the offline and online teachers (a tiny fine-tune
 served by the real server, asked by the real client), kill -9 resume, and the label-space refusal."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,8 +24,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(REPO, "data", "demo", "sentiment")
 TEACHER_VOCAB = os.path.join(REPO, "data", "demo", "vocab.txt")
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO)
-pytestmark = pytest.mark.skipif(not os.path.isfile(os.path.join(DEMO, "train.tsv")),
-                                reason="demo data absent: python -m ernie.data.demo --out data/demo")
 
 
 # ---------------------------------------------------------------------------- the tiny task
@@ -35,14 +34,29 @@ def _slice(src, dst, n):
         f.writelines(lines[:n + 1])  # the header and n examples
 
 
+def _demo_sentiment(tmp_path_factory):
+    """(sentiment dir, teacher vocab): the repo's data/demo when built, else a small slice built
+    here from the installed corpora (a fresh clone, CI), in about a second."""
+    if os.path.isfile(os.path.join(DEMO, "train.tsv")) and os.path.isfile(TEACHER_VOCAB):
+        return DEMO, TEACHER_VOCAB
+    out = tmp_path_factory.mktemp("demo")
+    for cmd in (["-m", "ernie.data.demo", "--out", str(out), "--max_docs", "50", "--max_reviews", "3000"],
+                ["-m", "ernie.tokenizing", "build_vocab", "--corpus", str(out / "zh_reviews_raw.txt"),
+                 "--out", str(out / "vocab.txt")]):
+        subprocess.run([sys.executable, *cmd], check=True, cwd=REPO, env=ENV, capture_output=True)
+    return str(out / "sentiment"), str(out / "vocab.txt")
+
+
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     root = tmp_path_factory.mktemp("distill")
     data = root / "data"
     data.mkdir()
-    _slice(os.path.join(DEMO, "train.tsv"), data / "train.tsv", 1200)
-    _slice(os.path.join(DEMO, "dev.tsv"), data / "dev.tsv", 300)
-    _slice(os.path.join(DEMO, "test.tsv"), data / "test.tsv", 300)
+    demo, teacher_vocab = _demo_sentiment(tmp_path_factory)
+    _slice(os.path.join(demo, "train.tsv"), data / "train.tsv", 1200)
+    _slice(os.path.join(demo, "dev.tsv"), data / "dev.tsv", 300)
+    _slice(os.path.join(demo, "test.tsv"), data / "test.tsv", 300)
+    shutil.copyfile(teacher_vocab, root / "teacher_vocab.txt")
     subprocess.run([sys.executable, "-m", "distill.augment", "--data_dir", str(data), "--out", str(root / "aug"),
                     "--times", "2", "--limit", "300"], check=True, cwd=REPO, env=ENV, capture_output=True)
     texts = [line.split("\t", 1)[1] for line in open(data / "train.tsv", encoding="utf-8").read().splitlines()[1:]]
@@ -85,10 +99,12 @@ def test_bow_student_beats_the_majority_class(task):
 def teacher(task):
     """A tiny ERNIE classifier fine-tuned by example/finetune_classifier.py, served by start_server."""
     cfg = task / "tiny.json"
+    vocab_size = len((task / "teacher_vocab.txt").read_text(encoding="utf-8").splitlines())
     cfg.write_text(json.dumps({"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                               "intermediate_size": 64, "vocab_size": 8057, "max_position_embeddings": 130}))
+                               "intermediate_size": 64, "max_position_embeddings": 130, "vocab_size": vocab_size}))
     tdir = task / "teacher"
-    _run("example/finetune_classifier.py", "--data_dir", str(task / "data"), "--vocab_file", TEACHER_VOCAB,
+    _run("example/finetune_classifier.py", "--data_dir", str(task / "data"),
+         "--vocab_file", str(task / "teacher_vocab.txt"),
          "--ernie_config", str(cfg), "--max_seqlen", "64",
          "--run_config", json.dumps({"model_dir": str(tdir), "max_steps": 40, "eval_steps": 40, "seed": 1}),
          "--hparam", json.dumps({"batch_size": 32, "learning_rate": 3e-3}))
@@ -111,7 +127,8 @@ def test_online_and_offline_teacher_labels_agree(task, teacher):
                        input="".join(t + "\n" for t in texts), cwd=REPO, env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     offline = np.array([[float(x) for x in line.split("\t")[1].split()] for line in r.stdout.splitlines()])
-    t = OnlineTeacher(teacher["address"], TEACHER_VOCAB, max_seqlen=64, server_batch_size=16, num_coroutine=3)
+    t = OnlineTeacher(teacher["address"], str(task / "teacher_vocab.txt"), max_seqlen=64, server_batch_size=16,
+                      num_coroutine=3)
     try:
         t.check(2)
         enc = [t.encode(x) for x in texts]
@@ -139,7 +156,8 @@ def test_online_distillation_trains_through_the_server(task, teacher):
     out = task / "bow_online"
     r = _run("distill/distill_chnsentocorp_with_propeller_server.py", "--data_dir", str(task / "data"),
              "--vocab_file", str(task / "vocab.txt"), "--unsupervise_data_dir", str(task / "aug"),
-             "--teacher_host", teacher["address"], "--teacher_vocab_file", TEACHER_VOCAB, "--teacher_max_seqlen", "64",
+             "--teacher_host", teacher["address"], "--teacher_vocab_file", str(task / "teacher_vocab.txt"),
+             "--teacher_max_seqlen", "64",
              "--server_batch_size", "64", "--num_coroutine", "4",
              "--run_config", json.dumps({"model_dir": str(out), "max_steps": 60, "eval_steps": 60, "log_steps": 20}),
              "--hparam", json.dumps({"student": "bow", "learning_rate": 5e-3, "temperature": 2.0}))
@@ -148,7 +166,7 @@ def test_online_distillation_trains_through_the_server(task, teacher):
     # a 3-label student is refused before training, naming the address
     r = subprocess.run([sys.executable, os.path.join(REPO, "distill/distill_chnsentocorp_with_propeller_server.py"),
                         "--data_dir", str(task / "data"), "--vocab_file", str(task / "vocab.txt"), "--num_labels", "3",
-                        "--teacher_host", teacher["address"], "--teacher_vocab_file", TEACHER_VOCAB,
+                        "--teacher_host", teacher["address"], "--teacher_vocab_file", str(task / "teacher_vocab.txt"),
                         "--run_config", json.dumps({"model_dir": str(task / "refused")})],
                        cwd=REPO, env=ENV, capture_output=True, text=True)
     assert r.returncode != 0 and teacher["address"] in r.stderr and "label space" in r.stderr
@@ -268,6 +286,7 @@ def test_both_scripts_run_on_a_data_slice(task, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(ENV, TASK_DATA_PATH=str(task / "data"), OUT=str(tmp_path / "out"), TEACHER_STEPS="20",
+               TEACHER_VOCAB=str(task / "teacher_vocab.txt"),
                AUG_TIMES="1", PORT=str(port), PYTHON=sys.executable,
                STUDENT_HPARAM=json.dumps({"student": "bow", "epoch": 0.3, "learning_rate": 5e-3}))
     for script in ("distill_chnsenticorp.sh", "distill_chnsenticorp_with_propeller_server.sh"):
