@@ -205,16 +205,22 @@ def speed(a, out, tdir, rows):
     models = {"teacher": (os.path.join(tdir, "best_inference", "inference"), t_ids, True)}
     sw = os.path.join(out, "subword")
     lens = {"teacher_chars": float(np.mean([len(x) for x in t_ids]))}
+
+    def subword_ids():  # the ERNIE-tiny student and the ERNIE-tiny shape read the same subwords
+        if "subword" not in cache:
+            tok = teacher_tokenizer(os.path.join(sw, "vocab.txt"), os.path.join(sw, "spm.model"),
+                                    os.path.join(sw, "word_dict.txt"))
+            cache["subword"] = [encode_for_teacher(tok, t, 128)[0] for t in texts]
+            lens["subword"] = float(np.mean([len(x) for x in cache["subword"]]))
+        return cache["subword"]
+    cache = {}
     for r in rows:
         d = os.path.join(out, "runs", r["name"], "best_inference", "inference")
         student = r["student"]
         if student in [m for m in models] or not os.path.isdir(d):
             continue
         if student == "ernie_tiny":
-            tok = teacher_tokenizer(os.path.join(sw, "vocab.txt"), os.path.join(sw, "spm.model"),
-                                    os.path.join(sw, "word_dict.txt"))
-            ids = [encode_for_teacher(tok, t, 128)[0] for t in texts]
-            lens["subword"] = float(np.mean([len(x) for x in ids]))
+            ids = subword_ids()
         else:
             tok = WordTokenizer(os.path.join(out, "vocab.bow.txt"))
             ids = [tok.encode(t, 128) for t in texts]
@@ -223,11 +229,7 @@ def speed(a, out, tdir, rows):
     for config_path in filter(None, a.speed_shapes.split(",")):
         name, exp = shape_export(out, config_path)
         if "tiny" in name:
-            tok = teacher_tokenizer(os.path.join(sw, "vocab.txt"), os.path.join(sw, "spm.model"),
-                                    os.path.join(sw, "word_dict.txt"))
-            ids = [encode_for_teacher(tok, t, 128)[0] for t in texts]
-            lens["subword"] = float(np.mean([len(x) for x in ids]))
-            models[name + " (random weights, subwords)"] = (exp, ids, True)
+            models[name + " (random weights, subwords)"] = (exp, subword_ids(), True)
         else:
             models[name + " (random weights, characters)"] = (exp, t_ids, True)
     out_t = {}

@@ -27,16 +27,10 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from ernie.checkpoint import load_config, load_into  # noqa: E402
 from ernie.finetune.classifier import encode_text  # noqa: E402
+from ernie.finetune.baselines import read_classification  # noqa: E402
 from ernie.finetune.common import build_tokenizer  # noqa: E402
+from ernie.finetune.data import BadLines  # noqa: E402
 from ernie.modeling import ErnieModel  # noqa: E402
-
-
-def read_split(path):
-    """(texts, labels) of a ``label<TAB>text_a`` file with a header naming the columns."""
-    with open(path, encoding="utf-8") as f:
-        cols = f.readline().rstrip("\n").split("\t")
-        rows = [dict(zip(cols, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
-    return [r["text_a"] for r in rows], np.array([int(r["label"]) for r in rows])
 
 
 def layer_features(model, tok, texts, max_seqlen, batch=128):
@@ -75,7 +69,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     tok = build_tokenizer(a.vocab_file)
-    splits = {k: read_split(os.path.join(a.data_dir, f"{k}.tsv")) for k in ("train", "dev", "test")}
+    bad = BadLines("error", "probe")  # the fine-tuning reader and its bad-line policy
+    splits = {k: read_classification(a.data_dir, k, bad) for k in ("train", "dev", "test")}
     y = {k: v[1] for k, v in splits.items()}
     first = next((m for m in a.models if m != "random"), None)
     if first is None:
