@@ -4,7 +4,7 @@ at word boundaries from a word dict (frequent jieba words of the same corpus), t
 than ERNIE's characters (the ERNIE-tiny claim: ~40%), which is where much of its speed comes from.
 
     python -m distill.subword --data_dir data/demo/sentiment --out output/distill/subword \\
-        [--vocab_size 8000] [--unsupervise_data_dir DIR]
+        [--vocab_size 8000] [--model_type bpe] [--unsupervise_data_dir DIR]
 
 writes ``OUT/spm.model``, ``OUT/vocab.txt`` (ERNIE format, [PAD] [CLS] [SEP] [MASK] [UNK] first)
 and ``OUT/word_dict.txt``.
@@ -37,6 +37,12 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--vocab_size", type=int, default=8000, help="upper bound of SentencePiece pieces")
     ap.add_argument("--unsupervise_data_dir", default=None, help="more in-domain text to train on")
+    # BPE, not SentencePiece's default unigram: on demo sentiment's 13.9k training reviews (word
+    # dict as below) unigram stopped at 7,443 of 12,000 pieces and split frequent dict words
+    # (好像 -> 好 + 像): dev reviews 16.7% shorter than characters; BPE 31.1% at 12,000 pieces,
+    # 32.7% at 20,000 (bench/RESULTS.md, issue 11, seventh session).
+    ap.add_argument("--model_type", default="bpe", choices=["bpe", "unigram"],
+                    help="SentencePiece model type (bpe: shorter sequences on a small corpus)")
     ap.add_argument("--min_word_count", type=int, default=3)
     ap.add_argument("--character_coverage", type=float, default=0.995,
                     help="rarer characters become [UNK] (Chinese has more characters than a small vocab holds)")
@@ -51,7 +57,8 @@ def main(argv=None):
     corpus = os.path.join(args.out, "corpus.txt")
     atomic_write_text(corpus, "".join(t.replace("\n", " ") + "\n" for t in texts))
     model, vocab = train_sentencepiece([corpus], os.path.join(args.out, "spm"), args.vocab_size, word_dict=wd,
-                                       character_coverage=args.character_coverage, vocab_out=os.path.join(args.out, "vocab.txt"), num_threads=1)
+                                       model_type=args.model_type, character_coverage=args.character_coverage,
+                                       vocab_out=os.path.join(args.out, "vocab.txt"), num_threads=1)
     os.remove(corpus)
     print(f"{model}, {vocab}, {wd} ({len(words)} words)")
     return 0
