@@ -68,9 +68,11 @@ def model_kwargs(shape):
                                   "num_attention_heads", "intermediate_size")}
 
 
-def run_ours(shape, steps, warmup, variant):
+def step_ours(shape, variant):
+    """(step, sync) of one training step of our ErnieForPretraining; variant: dygraph | to_static."""
     import paddle
     from ernie.modeling import ErnieConfig, ErnieForPretraining
+    cpu_env.tune_paddle()  # as the trainer does (stride kernels off on the CPU)
     paddle.seed(0)
     model = ErnieForPretraining(ErnieConfig(hidden_act="gelu", **model_kwargs(shape)))
     if variant == "to_static":
@@ -84,10 +86,11 @@ def run_ours(shape, steps, warmup, variant):
         opt.step()
         opt.clear_grad()
         return loss
-    return timed(step, steps, warmup, lambda l: float(l))
+    return step, float
 
 
-def run_paddlenlp(shape, steps, warmup, variant):
+def step_paddlenlp(shape, variant):
+    """variant: masked (head at the masked positions) | all_positions."""
     import paddle
     import paddle.nn.functional as F
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
@@ -107,10 +110,10 @@ def run_paddlenlp(shape, steps, warmup, variant):
         opt.step()
         opt.clear_grad()
         return loss
-    return timed(step, steps, warmup, lambda l: float(l))
+    return step, float
 
 
-def run_hf(shape, steps, warmup, variant):
+def step_hf(shape, variant):
     """variant: eager | sdpa (fp32) | sdpa_bf16 (autocast to bf16)."""
     import numpy as np
     import torch
@@ -138,7 +141,7 @@ def run_hf(shape, steps, warmup, variant):
         opt.step()
         opt.zero_grad()
         return loss
-    return timed(step, steps, warmup, lambda l: float(l.detach()))
+    return step, lambda l: float(l.detach())
 
 
 def run_trainer(shape, steps, warmup, variant, model_kind):
@@ -218,7 +221,7 @@ def cpu_description():
     return model, [f for f in keep if f in flags], os.cpu_count()
 
 
-def timed(step, steps, warmup, sync):
+def timed(step, sync, steps, warmup):
     for _ in range(warmup):
         sync(step())
     t0 = time.perf_counter()
@@ -228,10 +231,10 @@ def timed(step, steps, warmup, sync):
     return (time.perf_counter() - t0) / steps
 
 
-RUNNERS = {
-    "ours": (run_ours, ["dygraph", "to_static"]),
-    "paddlenlp": (run_paddlenlp, ["masked", "all_positions"]),
-    "hf_torch": (run_hf, ["eager", "sdpa", "sdpa_bf16"]),
+RUNNERS = {  # peer: (builder of (step, sync) for (shape, variant), its variants)
+    "ours": (step_ours, ["dygraph", "to_static"]),
+    "paddlenlp": (step_paddlenlp, ["masked", "all_positions"]),
+    "hf_torch": (step_hf, ["eager", "sdpa", "sdpa_bf16"]),
     "learner": (None, ["to_static"]),  # the pretrain step through Propeller's Learner (child())
 }
 
@@ -244,7 +247,7 @@ def child(args):
         total_sec, total_tokens, extra["step_times"] = run_trainer(shape, args.steps, args.warmup, args.variant, kind)
         sec, tokens = total_sec / args.steps, total_tokens / args.steps  # padded tokens, as everywhere here
     else:
-        sec = RUNNERS[args.peer][0](shape, args.steps, args.warmup, args.variant)
+        sec = timed(*RUNNERS[args.peer][0](shape, args.variant), args.steps, args.warmup)
         tokens = shape["batch"] * shape["seq"]
     print("RESULT " + json.dumps({"peer": args.peer, "variant": args.variant, "shape": args.shape,
                                   "sec_per_step": sec, "tokens_per_s": tokens / sec, **extra}))

@@ -128,6 +128,28 @@ class Dropout(nn.Dropout):
         return super().forward(x)  # training, or downscale_in_infer's eval-time scaling
 
 
+def linear(x, weight, bias):
+    """``F.linear(x, weight, bias)`` for training, the bias gradient from a GEMM: x gets a column
+    of ones and the weight the bias as its last row. Paddle 3.3.1's CPU ``add_grad`` reduces a
+    broadcast bias with a column sum that took 70 ms on [4096, 1024] against 3 ms as a matmul by
+    ones (one thread); a Linear [32, 128, 256] -> 1024, forward + backward: 250 ms as
+    ``F.linear``, 164 ms so, 160 ms without a bias (bench/RESULTS.md, issue 13, seventh session).
+    A PyLayer doing the same made to_static recompile for every batch length."""
+    ones = paddle.ones_like(x[..., :1])
+    return paddle.matmul(paddle.concat([x, ones], axis=-1), paddle.concat([weight, bias.unsqueeze(0)], axis=0))
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters and names) whose training forward goes through ``linear``;
+    eval mode keeps ``F.linear``, the form exported programs and the inference passes know. Used
+    where the rows are many (every token): the encoder's projections."""
+
+    def forward(self, x):
+        if self.training:
+            return linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
+
+
 def _weight_attr(config):
     return paddle.ParamAttr(initializer=nn.initializer.TruncatedNormal(mean=0.0, std=config.initializer_range))
 
@@ -193,10 +215,10 @@ class ErnieSelfAttention(nn.Layer):
         hidden, attr = config.hidden_size, _weight_attr(config)
         self.num_heads = config.num_attention_heads
         self.head_dim = hidden // self.num_heads
-        self.q_proj = nn.Linear(hidden, hidden, weight_attr=attr)
-        self.k_proj = nn.Linear(hidden, hidden, weight_attr=attr)
-        self.v_proj = nn.Linear(hidden, hidden, weight_attr=attr)
-        self.out_proj = nn.Linear(hidden, hidden, weight_attr=attr)
+        self.q_proj = Linear(hidden, hidden, weight_attr=attr)
+        self.k_proj = Linear(hidden, hidden, weight_attr=attr)
+        self.v_proj = Linear(hidden, hidden, weight_attr=attr)
+        self.out_proj = Linear(hidden, hidden, weight_attr=attr)
         self.dropout_p = config.attention_probs_dropout_prob
 
     def forward(self, x, attn_bias):
@@ -215,7 +237,7 @@ class ErnieSelfAttention(nn.Layer):
         heads = self.num_heads
         w = paddle.concat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], axis=1)
         b = paddle.concat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
-        qkv = F.linear(x, w, b).reshape([0, 0, 3 * heads, self.head_dim]).transpose([0, 2, 1, 3])
+        qkv = linear(x, w, b).reshape([0, 0, 3 * heads, self.head_dim]).transpose([0, 2, 1, 3])
         q, k, v = paddle.split(qkv, 3, axis=1)  # each [B, nH, S, d]
         scores = paddle.matmul(q * (self.head_dim ** -0.5), k, transpose_y=True)
         probs = F.softmax(scores + paddle.expand_as(attn_bias, scores), axis=-1)
@@ -247,8 +269,8 @@ class ErnieEncoderLayer(nn.Layer):
         super().__init__()
         attr = _weight_attr(config)
         self.self_attn = ErnieSelfAttention(config)
-        self.linear1 = nn.Linear(config.hidden_size, config.intermediate_size, weight_attr=attr)
-        self.linear2 = nn.Linear(config.intermediate_size, config.hidden_size, weight_attr=attr)
+        self.linear1 = Linear(config.hidden_size, config.intermediate_size, weight_attr=attr)
+        self.linear2 = Linear(config.intermediate_size, config.hidden_size, weight_attr=attr)
         self.norm1 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.norm2 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.dropout1 = Dropout(config.hidden_dropout_prob)

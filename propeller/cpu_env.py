@@ -22,7 +22,14 @@ predictors and servers set their own (``num_threads``).
 Paddle's import warns "No ccache found" on machines without ccache: that concerns compiling
 custom C++ operators, which nothing here does, so the warning is filtered (it printed on every
 command's start).
-This module must not import paddle.
+Stride kernels: in Paddle 3.x dygraph, ``transpose``, ``split`` and ``reshape`` return strided
+views and the next op that needs contiguous memory copies them with a generic strided-copy kernel
+that is slow on the CPU (110 ms for a [32, 128, 12, 64] transpose, against 13-18 ms for the
+transpose kernel itself; one thread). :func:`tune_paddle` turns them off for CPU training (the
+trainer calls it): the attention block's forward + backward at shape S went from 278 to 83 ms, a
+pre-training step 5.3 -> 3.8-4.4 s (bench/RESULTS.md, issue 13, seventh session). A
+``FLAGS_use_stride_kernel`` in the environment is left as the user set it.
+This module must not import paddle when it is imported.
 """
 import ctypes
 import os
@@ -59,6 +66,17 @@ def training_threads():
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     local = int(os.environ.get("PADDLE_LOCAL_SIZE") or os.environ.get("PADDLE_TRAINERS_NUM") or 1)
     return max(1, cores // max(1, local))
+
+
+def tune_paddle():
+    """Paddle flags for training on the CPU (see the module docstring); call after paddle's
+    import. Returns the flags set."""
+    import paddle
+    if "FLAGS_use_stride_kernel" in os.environ or paddle.device.get_device() != "cpu":
+        return {}
+    flags = {"FLAGS_use_stride_kernel": False}
+    paddle.set_flags(flags)
+    return flags
 
 
 _FTZ, _DAZ = 1 << 15, 1 << 6

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import paddle
 
 from propeller import cpu_env
@@ -48,6 +49,8 @@ def test_the_learner_sets_them(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(cpu_env, "USER_THREADS", None)
     monkeypatch.setattr(paddle.base.core, "set_num_threads", calls.append)
+    tuned = []
+    monkeypatch.setattr(cpu_env, "tune_paddle", lambda: tuned.append(1))
 
     class M(propeller.train.Model):
         def __init__(self, hparams, mode, run_config):
@@ -55,11 +58,41 @@ def test_the_learner_sets_them(monkeypatch, tmp_path):
             self.fc = paddle.nn.Linear(2, 2)
 
     propeller.Learner(M, {"model_dir": str(tmp_path)}, {})
-    assert calls == [len(os.sched_getaffinity(0))]
+    assert calls == [len(os.sched_getaffinity(0))] and tuned == [1]
     calls.clear()
     monkeypatch.setattr(cpu_env, "USER_THREADS", "1")
     propeller.Learner(M, {"model_dir": str(tmp_path / "b")}, {})
     assert calls == []
+
+
+def test_tune_paddle_turns_stride_kernels_off_without_changing_results(monkeypatch):
+    from ernie.modeling import ErnieConfig, ErnieModel
+    before = paddle.get_flags(["FLAGS_use_stride_kernel"])
+    cfg = ErnieConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    paddle.seed(1)
+    model = ErnieModel(cfg)
+    ids = paddle.to_tensor(np.random.RandomState(0).randint(5, 40, size=(3, 9)))
+
+    def forward_backward():
+        model.clear_gradients()
+        seq, pooled = model(ids)
+        (seq.square().mean() + pooled.sum()).backward()
+        return [seq.numpy()] + [p.grad.numpy() for p in model.parameters()]
+    try:
+        monkeypatch.delenv("FLAGS_use_stride_kernel", raising=False)
+        paddle.set_flags({"FLAGS_use_stride_kernel": True})
+        strided = forward_backward()
+        assert cpu_env.tune_paddle() == {"FLAGS_use_stride_kernel": False}
+        assert paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"] is False
+        for a, b in zip(strided, forward_backward()):  # copies instead of views: the same numbers
+            np.testing.assert_array_equal(a, b)
+        paddle.set_flags({"FLAGS_use_stride_kernel": True})
+        monkeypatch.setenv("FLAGS_use_stride_kernel", "1")  # the user's choice stands
+        assert cpu_env.tune_paddle() == {}
+        assert paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"] is True
+    finally:
+        paddle.set_flags(before)
 
 
 def test_denormals_are_flushed_unless_turned_off():

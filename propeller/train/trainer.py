@@ -301,6 +301,7 @@ class Learner:
         threads = cpu_env.training_threads()  # paddle's import left one core; None: the user chose
         if threads:
             paddle.base.core.set_num_threads(threads)
+        cpu_env.tune_paddle()
         # Parameter and optimizer-accumulator names come from a process-global counter and the
         # optimizer state is keyed by them: a private namespace per Learner gives every Learner the
         # names a fresh process would, so a checkpoint restores into a second Learner in-process.
