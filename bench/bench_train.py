@@ -12,8 +12,8 @@ Prints the CPU model and flags, the load average, one JSON line per measurement 
 medians over ``--rounds`` rounds; each round runs every peer once, the order reversed every
 other round, so on a shared machine no peer always follows the same neighbour.
 
-Peers: ours (dygraph, ``to_static``), ``learner`` (ours through Propeller's Learner with its
-default compiled forward, as ``--trainer`` below), PaddleNLP (head at the masked positions, head over all
+Peers: ours (dygraph, ``to_static``), ``learner`` (ours through Propeller's Learner on its default
+path, dygraph, as ``--trainer`` below), PaddleNLP (head at the masked positions, head over all
 positions), Hugging Face ``BertForPreTraining`` in fp32 (eager and sdpa attention) and in bf16
 mixed precision (``sdpa_bf16``: ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the
 forward and loss, fp32 master weights and AdamW, as torch users train on CPUs with AMX or
@@ -22,7 +22,7 @@ so ours and PaddleNLP are fp32 only.
 
 ``--trainer`` times steps through Propeller's Learner (the path every training command runs:
 per-step reseeding, the loss read on the host, AdamW with global-norm clipping and the LR
-schedule, hooks) with its dygraph forward (``to_static: false``) and its default compiled forward,
+schedule, hooks) with its default dygraph forward and its compiled forward (``to_static: true``),
 in alternating child processes (``--rounds`` each) so both see the same background load. Two
 models: ``pretrain`` (the masked-LM + next-sentence step above, one batch shape) and ``classify``
 (ErnieForSequenceClassification on batches whose padded length cycles through 8 values up to the
@@ -146,7 +146,7 @@ def step_hf(shape, variant):
 
 def run_trainer(shape, steps, warmup, variant, model_kind):
     """(seconds, padded tokens, step times) of ``steps`` timed steps through propeller's Learner;
-    variant: dygraph | to_static (the default)."""
+    variant: dygraph (the default) | to_static."""
     import tempfile
 
     import numpy as np
@@ -235,7 +235,7 @@ RUNNERS = {  # peer: (builder of (step, sync) for (shape, variant), its variants
     "ours": (step_ours, ["dygraph", "to_static"]),
     "paddlenlp": (step_paddlenlp, ["masked", "all_positions"]),
     "hf_torch": (step_hf, ["eager", "sdpa", "sdpa_bf16"]),
-    "learner": (None, ["to_static"]),  # the pretrain step through Propeller's Learner (child())
+    "learner": (None, ["dygraph"]),  # the pretrain step through Propeller's Learner, default path (child())
 }
 
 

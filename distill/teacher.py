@@ -88,7 +88,9 @@ class OnlineTeacher:
 
 class TeacherLabelled(Dataset):
     """Batches ``(features..., teacher_src, teacher_sent, labels)`` -> ``(features..., labels')``
-    where the teacher's logits fill the soft-label slot of ``labels = (gold, soft, has_soft)``.
+    where the teacher's logits fill the soft-label slot of ``labels = (gold, soft, has_soft)``
+    for the rows without a gold label (gold -1), as the offline label files do: a gold row keeps
+    its gold label alone, so online and offline distillation train on the same targets.
 
     ``window``: student batches per server call; ``prefetch``: windows labelled ahead in a
     background thread (0: none)."""
@@ -110,7 +112,8 @@ class TeacherLabelled(Dataset):
         for b in group:
             rows = b[-3].shape[0]
             gold, _, _ = b[-1]
-            out.append(tuple(b[:-3]) + ((gold, logits[i:i + rows], np.ones(rows, np.float32)),))
+            has_teacher = (np.asarray(gold).reshape(-1) < 0).astype(np.float32)
+            out.append(tuple(b[:-3]) + ((gold, logits[i:i + rows], has_teacher),))
             i += rows
         return out
 

@@ -188,7 +188,8 @@ def test_layer_distillation_of_a_subword_transformer(task, teacher):
              "--sentence_piece_model", str(sw / "spm.model"), "--word_dict", str(sw / "word_dict.txt"),
              "--unsupervise_data_dir", str(task / "aug"), "--teacher_model_dir", str(teacher["dir"] / "best"),
              "--max_seqlen", "64", "--teacher_max_seqlen", "64",
-             "--run_config", json.dumps({"model_dir": str(out), "max_steps": 12, "eval_steps": 12, "log_steps": 4}),
+             "--run_config", json.dumps({"model_dir": str(out), "max_steps": 12, "eval_steps": 12, "log_steps": 4,
+                                         "to_static": True}),
              "--hparam", json.dumps({"student": "ernie_tiny", "layer_map": "0:0,1:2", "learning_rate": 1e-3,
                                      "ernie_config": {"hidden_size": 48, "num_hidden_layers": 1,
                                                       "num_attention_heads": 3, "intermediate_size": 96}}))

@@ -8,7 +8,7 @@ import pytest
 from distill.layer_distill import align, student_targets
 from distill.losses import mixed_loss, soft_kl
 from distill.model import check_hparams
-from distill.teacher import softmax
+from distill.teacher import TeacherLabelled, softmax
 
 
 def _np_kl(s, t, T):
@@ -99,3 +99,25 @@ def test_student_exports_and_predicts_like_dygraph(name, tmp_path):
     got = Predictor(str(tmp_path)).predict([ids])[0]
     np.testing.assert_allclose(got, want, atol=1e-4)
     assert isinstance(propeller.HParams(**dict(hp.items())), propeller.HParams)
+
+
+def test_online_labels_fill_only_the_rows_without_gold_as_offline_files_do():
+    from propeller.data import Dataset
+
+    class FakeTeacher:
+        pad_id = 0
+
+        def logits(self, src, sent):  # one distinct row of logits per row sent
+            return np.stack([src.sum(1), -src.sum(1)], 1).astype(np.float32)
+
+    batches = [(np.array([[5], [6]]), np.array([[1, 2], [3, 0]]), np.zeros((2, 2), np.int64),
+                (np.array([1, -1]), np.zeros((2, 2), np.float32), np.zeros(2, np.float32))),
+               (np.array([[7]]), np.array([[4, 4, 4]]), np.zeros((1, 3), np.int64),
+                (np.array([-1]), np.zeros((1, 2), np.float32), np.zeros(1, np.float32)))]
+    ds = Dataset.from_list(batches)
+    out = list(TeacherLabelled(ds, FakeTeacher(), window=2, prefetch=0))
+    assert len(out) == 2 and out[0][0].tolist() == [[5], [6]]
+    gold, t_logits, has_t = out[0][1]
+    assert gold.tolist() == [1, -1] and has_t.tolist() == [0.0, 1.0]  # the gold row keeps gold alone
+    assert t_logits.tolist() == [[3.0, -3.0], [3.0, -3.0]]
+    assert out[1][1][2].tolist() == [1.0] and out[1][1][1].tolist() == [[12.0, -12.0]]

@@ -1,4 +1,4 @@
-"""The trainer's compiled training forward (paddle.jit.to_static, the default): the same losses
+"""The trainer's compiled training forward (paddle.jit.to_static, opt-in): the same losses
 as dygraph, one compile for every batch length (no recompile per shape), the opt-outs, and the
 fallback to dygraph with one warning when conversion fails."""
 import logging
@@ -59,12 +59,12 @@ def warnings_of_propeller():
     logger.removeHandler(handler)
 
 
-def test_to_static_is_the_default_and_matches_dygraph(tmp_path, monkeypatch):
+def test_dygraph_is_the_default_and_to_static_matches_it(tmp_path, monkeypatch):
     monkeypatch.delenv(trainer_mod.TO_STATIC_ENV, raising=False)
-    assert propeller.RunConfig().to_static is True
+    assert propeller.RunConfig().to_static is False
     assert len(set(_lengths())) >= 3  # the batches really vary in length
-    eager, eager_losses, eager_compiles = _run(tmp_path, "eager", to_static=False)
-    static, static_losses, static_compiles = _run(tmp_path, "static")
+    eager, eager_losses, eager_compiles = _run(tmp_path, "eager")
+    static, static_losses, static_compiles = _run(tmp_path, "static", to_static=True)
     assert eager._static is None and eager_compiles == 0
     assert static._static is not None and static._static.failed is None
     # compiled, but not once per length: SOT marks the length dynamic after it first changes
@@ -80,7 +80,7 @@ def test_to_static_is_the_default_and_matches_dygraph(tmp_path, monkeypatch):
 
 def test_env_var_opts_out(tmp_path, monkeypatch):
     monkeypatch.setenv(trainer_mod.TO_STATIC_ENV, "0")
-    learner, _, compiles = _run(tmp_path, "env")
+    learner, _, compiles = _run(tmp_path, "env", to_static=True)
     assert learner._static is None and compiles == 0
 
 
@@ -103,7 +103,7 @@ def test_failed_conversion_falls_back_to_dygraph_and_says_why(tmp_path, monkeypa
     monkeypatch.delenv(trainer_mod.TO_STATIC_ENV, raising=False)
     _, eager_losses, _ = _run(tmp_path, "eager", HostReadModel, to_static=False)
     with strict_mode_guard(True):  # a graph break becomes an error, as a failed conversion is
-        learner, losses, _ = _run(tmp_path, "fallback", HostReadModel)
+        learner, losses, _ = _run(tmp_path, "fallback", HostReadModel, to_static=True)
     assert learner._static.failed is not None
     said = [r.getMessage() for r in warnings_of_propeller if "to_static" in r.getMessage()]
     assert len(said) == 1, said  # one warning, not one per step
@@ -120,7 +120,7 @@ class Declines(S.TinyModel):
 
 def test_a_model_may_decline(tmp_path, monkeypatch):
     monkeypatch.delenv(trainer_mod.TO_STATIC_ENV, raising=False)
-    learner, _, compiles = _run(tmp_path, "declines", Declines)
+    learner, _, compiles = _run(tmp_path, "declines", Declines, to_static=True)
     assert learner._static is None and compiles == 0
     # distillation: the small students measured no faster compiled, ERNIE-tiny faster (RESULTS.md)
     from distill.model import DistillModel, check_hparams

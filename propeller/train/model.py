@@ -17,8 +17,8 @@ class Model(paddle.nn.Layer):
     # trainer refuses any other key (a typo would be silently ignored), except those under
     # "user": {...}.
     HPARAMS = OPTIMIZER_HPARAMS
-    # Whether the trainer compiles this model's training forward with paddle.jit.to_static
-    # (RunConfig to_static=false turns it off for every model): a model that measures no faster
+    # Whether the trainer may compile this model's training forward with paddle.jit.to_static
+    # when RunConfig to_static=true asks for it (off by default): a model that measures no faster
     # compiled (small students: the static run's fixed cost outweighs the gain) sets False.
     to_static = True
 

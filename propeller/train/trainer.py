@@ -22,9 +22,11 @@ Hyper-parameters the loop reads (``HParams`` / dict, all optional):
 * ``adversarial`` (None): FGM or PGD on the embeddings, e.g. ``{"method": "fgm", "epsilon": 1.0}``
   (``propeller/train/adversarial.py``): each micro-batch is run again on perturbed embeddings.
 
-The training forward runs through ``paddle.jit.to_static`` by default (``_StaticForward``;
-RunConfig ``to_static``, env ``PROPELLER_TO_STATIC=0`` to opt out; a model may decline with
-``Model.to_static = False``); evaluation, prediction
+The training forward runs in dygraph by default; RunConfig ``to_static: true`` compiles it with
+``paddle.jit.to_static`` (``_StaticForward``; env ``PROPELLER_TO_STATIC=0`` opts a whole process
+out; a model may decline with ``Model.to_static = False``). Compiled was the default until the
+dygraph CPU fixes (stride kernels off, bias gradients by GEMM) made dygraph as fast at shape S and
+faster at base and end to end (no compile; bench/RESULTS.md, issue 13). Evaluation, prediction
 and export always see the plain dygraph forward.
 
 A step whose loss is not finite (on any rank) updates nothing: gradients are dropped, the
