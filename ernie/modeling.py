@@ -134,7 +134,7 @@ def linear(x, weight, bias):
     broadcast bias with a column sum that took 70 ms on [4096, 1024] against 3 ms as a matmul by
     ones (one thread); a Linear [32, 128, 256] -> 1024, forward + backward: 250 ms as
     ``F.linear``, 164 ms so, 160 ms without a bias (bench/RESULTS.md, issue 13, seventh session).
-    A PyLayer doing the same made to_static recompile for every batch length."""
+    Plain ops, no Python ints from shapes: to_static compiles it once for every batch length."""
     ones = paddle.ones_like(x[..., :1])
     return paddle.matmul(paddle.concat([x, ones], axis=-1), paddle.concat([weight, bias.unsqueeze(0)], axis=0))
 
