@@ -205,6 +205,7 @@ def speed(a, out, tdir, rows):
     models = {"teacher": (os.path.join(tdir, "best_inference", "inference"), t_ids, True)}
     sw = os.path.join(out, "subword")
     lens = {"teacher_chars": float(np.mean([len(x) for x in t_ids]))}
+    cache = {}
 
     def subword_ids():  # the ERNIE-tiny student and the ERNIE-tiny shape read the same subwords
         if "subword" not in cache:
@@ -213,7 +214,7 @@ def speed(a, out, tdir, rows):
             cache["subword"] = [encode_for_teacher(tok, t, 128)[0] for t in texts]
             lens["subword"] = float(np.mean([len(x) for x in cache["subword"]]))
         return cache["subword"]
-    cache = {}
+
     for r in rows:
         d = os.path.join(out, "runs", r["name"], "best_inference", "inference")
         student = r["student"]

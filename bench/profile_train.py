@@ -61,29 +61,28 @@ def _paddle_name(name):
 def profile_paddle(step, sync, steps):
     """{class: seconds} over ``steps`` profiled steps, wall seconds, {op: seconds}."""
     import paddle.profiler as profiler
-    trace_dir = tempfile.mkdtemp(prefix="ptrace")
-    prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], scheduler=(0, steps),
-                             on_trace_ready=profiler.export_chrome_tracing(trace_dir))
-    prof.start()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        sync(step())
-        prof.step()
-    wall = time.perf_counter() - t0
-    prof.stop()
-    with open(sorted(glob.glob(os.path.join(trace_dir, "*.json")))[-1]) as f:
-        trace = json.load(f)
+    with tempfile.TemporaryDirectory(prefix="ptrace") as trace_dir:  # the trace is read, then dropped
+        prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], scheduler=(0, steps),
+                                 on_trace_ready=profiler.export_chrome_tracing(trace_dir))
+        prof.start()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            sync(step())
+            prof.step()
+        wall = time.perf_counter() - t0
+        prof.stop()
+        with open(sorted(glob.glob(os.path.join(trace_dir, "*.json")))[-1]) as f:
+            trace = json.load(f)
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     optim = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") == "Optimization"]
     ops = sorted((e for e in events if e.get("cat") == "Operator" and "dur" in e),
                  key=lambda e: (e["tid"], e["ts"], -e["dur"]))
     # self time: an operator's duration less the operators nested in it (same thread)
-    selft, stack = {}, []
+    selft, stack = [e["dur"] for e in ops], []
     for i, e in enumerate(ops):
         while stack and (ops[stack[-1]]["tid"] != e["tid"] or
                          ops[stack[-1]]["ts"] + ops[stack[-1]]["dur"] <= e["ts"]):
             stack.pop()
-        selft[i] = e["dur"]
         if stack:
             selft[stack[-1]] -= e["dur"]
         stack.append(i)
