@@ -7,6 +7,7 @@ the other in one run, on the same random batch shape.
     python bench/bench_train.py                 # S and base shapes, all peers found, 3 rounds
     python bench/bench_train.py --shapes S --steps 5 --peers ours,paddlenlp --rounds 1
     python bench/bench_train.py --trainer --shapes S --rounds 3
+    python bench/bench_train.py --paired --shapes S,base --rounds 3   # Learner vs HF, step by step
 
 Prints the CPU model and flags, the load average, one JSON line per measurement and a table of
 medians over ``--rounds`` rounds; each round runs every peer once, the order reversed every
@@ -27,10 +28,15 @@ in alternating child processes (``--rounds`` each) so both see the same backgrou
 models: ``pretrain`` (the masked-LM + next-sentence step above, one batch shape) and ``classify``
 (ErnieForSequenceClassification on batches whose padded length cycles through 8 values up to the
 shape's seq, as length-bucketed fine-tuning batches do: a recompile per length would show here).
+
+``--paired`` runs the Learner's pretrain step (the default path) and one step of each HF variant
+alternately in one child process per round and reports the median of the per-step ratios: on a
+machine whose speed drifts between processes, the pairs share their conditions (run_paired).
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -144,9 +150,10 @@ def step_hf(shape, variant):
     return step, lambda l: float(l.detach())
 
 
-def run_trainer(shape, steps, warmup, variant, model_kind):
+def run_trainer(shape, steps, warmup, variant, model_kind, more_hooks=lambda timer: []):
     """(seconds, padded tokens, step times) of ``steps`` timed steps through propeller's Learner;
-    variant: dygraph (the default) | to_static."""
+    variant: dygraph (the default) | to_static. ``more_hooks(timer)``: hooks run after the step
+    timer's."""
     import tempfile
 
     import numpy as np
@@ -196,13 +203,48 @@ def run_trainer(shape, steps, warmup, variant, model_kind):
                   to_static=variant == "to_static")
         hp = propeller.HParams(learning_rate=1e-4, weight_decay=0.01, warmup_steps=0)
         learner = propeller.Learner(model_class, rc, hp)
-        learner.train((batches[i % len(batches)] for i in range(total)), [timer])
+        learner.train((batches[i % len(batches)] for i in range(total)), [timer, *more_hooks(timer)])
         if variant == "to_static" and learner._static.failed is not None:
             raise RuntimeError(f"to_static fell back to dygraph: {learner._static.failed!r}")
     # the classify warm-up covers a full cycle of lengths, so compiles are not in the timed steps
     times = timer.times[warmup:]
     tokens = sum(int(np.prod(batches[i % len(batches)][0].shape)) for i in range(warmup, total))
     return float(np.sum(times)), tokens, [round(t, 4) for t in times]
+
+
+def run_paired(shape, steps, warmup, variants):
+    """Learner steps (the default path, pretrain) alternating with HF steps in one process.
+
+    After each Learner step, one step of every HF variant (in a rotating order), each timed; then
+    the Learner's step timer restarts, so its times hold only its own steps. Step by step, both
+    sides see the same machine: on a shared VM whose speed drifted by 30-50% between child
+    processes (bench/RESULTS.md, issue 13, eighth session) these per-step ratios stay comparable.
+    The process's glibc tuning (``cpu_env.keep_freed_memory``) applies to torch too; HF's
+    throughput did not move with it in separate processes (1,805 vs 1,814 tokens/s at S)."""
+    import propeller.paddle as propeller
+
+    class PairedSteps(propeller.train.RunHook):
+        def __init__(self, timer):
+            self.steps = {v: step_hf(shape, v) for v in variants}
+            self.timer, self.times, self.n = timer, {v: [] for v in variants}, 0
+
+        def after_step(self, state):
+            order = list(self.steps)[self.n % len(variants):] + list(self.steps)[:self.n % len(variants)]
+            self.n += 1
+            for v in order:
+                step, sync = self.steps[v]
+                t = time.perf_counter()
+                sync(step())
+                self.times[v].append(time.perf_counter() - t)
+            self.timer.t = time.perf_counter()
+
+    hooks = []
+    _, _, ours = run_trainer(shape, steps, warmup, "dygraph", "pretrain",
+                             more_hooks=lambda timer: hooks.append(PairedSteps(timer)) or hooks)
+    hf = {v: t[warmup:] for v, t in hooks[0].times.items()}
+    ratios = {v: [round(b / a, 3) for a, b in zip(ours, t)] for v, t in hf.items()}
+    return {"learner_step_s": ours, "hf_step_s": {v: [round(x, 4) for x in t] for v, t in hf.items()},
+            "learner_vs": {v: statistics.median(r) for v, r in ratios.items()}}
 
 
 def cpu_description():
@@ -242,6 +284,13 @@ RUNNERS = {  # peer: (builder of (step, sync) for (shape, variant), its variants
 def child(args):
     shape = SHAPES[args.shape]
     extra = {}
+    if args.peer == "paired":
+        res = run_paired(shape, args.steps, args.warmup, args.variant.split(","))
+        tokens = shape["batch"] * shape["seq"]
+        res["tokens_per_s"] = {"learner": tokens / statistics.median(res["learner_step_s"]),
+                               **{v: tokens / statistics.median(t) for v, t in res["hf_step_s"].items()}}
+        print("RESULT " + json.dumps({"peer": "paired", "shape": args.shape, **res}))
+        return
     if args.peer.startswith("trainer_") or args.peer == "learner":
         kind = "pretrain" if args.peer == "learner" else args.peer[len("trainer_"):]
         total_sec, total_tokens, extra["step_times"] = run_trainer(shape, args.steps, args.warmup, args.variant, kind)
@@ -273,7 +322,6 @@ def print_machine(args):
 
 def trainer_main(args, env):
     """Dygraph vs the default to_static through the Learner, alternating per round."""
-    import statistics
     print_machine(args)
     results = {}
     for shape in args.shapes.split(","):
@@ -316,6 +364,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--trainer", action="store_true",
                     help="time steps through propeller's Learner, dygraph vs to_static (see above)")
+    ap.add_argument("--paired", action="store_true",
+                    help="Learner steps and HF steps (eager, sdpa, sdpa_bf16) alternating in one process "
+                         "(per-step ratios; for machines whose speed drifts)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="child runs per peer/variant; the order is reversed every other round")
     ap.add_argument("--omp_wait_policy", default="PASSIVE", choices=("PASSIVE", "ACTIVE"),
@@ -332,12 +383,37 @@ def main():
                PYTHONPATH=ROOT, GLOG_minloglevel="2", OMP_WAIT_POLICY=args.omp_wait_policy)
     if args.trainer:
         return trainer_main(args, env)
+    if args.paired:
+        return paired_main(args, env)
     peers_main(args, env)
+
+
+def paired_main(args, env):
+    """Learner and HF steps alternating in one child process per shape and round (run_paired)."""
+    print_machine(args)
+    variants = RUNNERS["hf_torch"][1]
+    results = {}
+    for shape in args.shapes.split(","):
+        steps = args.steps or (8 if shape == "S" else 4)
+        for r in range(args.rounds):
+            res = _child_result(env, "paired", ",".join(variants), shape, steps, args.warmup)
+            if res is None:
+                continue
+            res["round"], res["load1"] = r, os.getloadavg()[0]
+            results.setdefault(shape, []).append(res)
+            print(json.dumps(res), flush=True)
+    print(f"\n# load average at end: {os.getloadavg()}")
+    print(f"{'shape':6} {'peer':16} {'tokens/s (median)':>18}  {'learner / peer (median step ratio)':>36}  per round")
+    for shape, rs in results.items():
+        for peer in ["learner", *variants]:
+            tps = statistics.median(r["tokens_per_s"][peer] for r in rs)
+            ratios = [round(r["learner_vs"][peer], 3) for r in rs] if peer != "learner" else []
+            ratio = f"{statistics.median(ratios):.3f}" if ratios else "-"
+            print(f"{shape:6} {peer:16} {tps:18.0f}  {ratio:>36}  {ratios}")
 
 
 def peers_main(args, env):
     """Every peer and variant once per round, the order reversed every other round; medians."""
-    import statistics
     print_machine(args)
     jobs = []
     for peer in args.peers.split(","):

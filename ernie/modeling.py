@@ -9,10 +9,12 @@ exported programs) it takes the form inference passes fuse best (ErnieSelfAttent
 """
 import copy
 import json
+import math
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+from paddle.base.dygraph.base import in_sot_simulation_mode, in_to_static_mode
 
 from propeller.registry import Registry
 
@@ -118,14 +120,53 @@ class ErnieConfig:
         return f"ErnieConfig({self.to_dict()})"
 
 
+def _compiling():
+    """True while ``paddle.jit.to_static`` traces (SOT simulation or the AST path) or in a static
+    program: the checks Paddle's own ``Layer.__call__`` makes."""
+    return not paddle.in_dynamic_mode() or in_to_static_mode() or in_sot_simulation_mode()
+
+
+def dropout(x, p):
+    """Training dropout (``upscale_in_train``) whose mask comes from 16-bit random integers.
+
+    Paddle 3.3.1's CPU dropout draws one float from its generator per element (``paddle.rand``
+    of 1.57M: 22-24 ms, one thread); ``randint`` gives 32 bits a draw (6 ms for the same 1.57M
+    as 786k int32s), viewed as two int16s, each kept when >= p * 65536 - 32768: the keep
+    probability is 1 - p to 1/65536. Forward + backward, one thread: 15.5 -> 7.2 ms at
+    [8, 128, 768], 32.0 -> 16.3 ms at [8, 12, 128, 128] (bench/RESULTS.md, issue 13, eighth
+    session). ``paddle.seed`` governs it like ``F.dropout``.
+    The dtype view needs Paddle's stride kernels, which ``propeller.cpu_env.tune_paddle`` turns
+    off for CPU training, so they are on for that one op. Compiled programs keep ``F.dropout``.
+    """
+    if _compiling() or not 0.0 < p < 1.0:
+        return F.dropout(x, p, training=True)
+    n = math.prod(x.shape)
+    words = paddle.randint(-2 ** 31, 2 ** 31 - 1, [(n + 1) // 2], dtype="int32")
+    strided = paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"]
+    if not strided:
+        paddle.set_flags({"FLAGS_use_stride_kernel": True})
+    try:
+        bits = words.view(paddle.int16)
+    finally:
+        if not strided:
+            paddle.set_flags({"FLAGS_use_stride_kernel": False})
+    if n % 2:
+        bits = bits[:n]
+    keep = bits.reshape(x.shape) >= round(p * 65536) - 32768
+    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+
+
 class Dropout(nn.Dropout):
-    """``nn.Dropout`` that is absent from the graph in eval mode: Paddle's own still runs a
-    dropout op (a copy of the tensor) at inference, in dygraph and in every exported program."""
+    """``nn.Dropout`` through ``dropout`` in training, and absent from the graph in eval mode:
+    Paddle's own still runs a dropout op (a copy of the tensor) at inference, in dygraph and in
+    every exported program."""
 
     def forward(self, x):
         if self.p == 0 or (not self.training and self.mode == "upscale_in_train"):
             return x
-        return super().forward(x)  # training, or downscale_in_infer's eval-time scaling
+        if self.training and self.mode == "upscale_in_train" and self.axis is None:
+            return dropout(x, self.p)
+        return super().forward(x)  # downscale_in_infer, or a dropout along axes
 
 
 def linear(x, weight, bias):
@@ -242,7 +283,7 @@ class ErnieSelfAttention(nn.Layer):
         scores = paddle.matmul(q * (self.head_dim ** -0.5), k, transpose_y=True)
         probs = F.softmax(scores + paddle.expand_as(attn_bias, scores), axis=-1)
         if self.dropout_p:
-            probs = F.dropout(probs, self.dropout_p, training=True)
+            probs = dropout(probs, self.dropout_p)
         ctx = paddle.matmul(probs, v).transpose([0, 2, 1, 3])
         return self.out_proj(ctx.reshape([0, 0, heads * self.head_dim]))
 

@@ -3,11 +3,14 @@ flushing, checked in fresh interpreters since it happens once, on import) and th
 training process gets."""
 import json
 import os
+import platform
+import resource
 import subprocess
 import sys
 
 import numpy as np
 import paddle
+import pytest
 
 from propeller import cpu_env
 
@@ -105,3 +108,39 @@ def test_importing_propeller_then_paddle_prints_no_ccache_warning():
     r = subprocess.run([sys.executable, "-c", "import propeller.paddle, ernie.modeling"], capture_output=True,
                        text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
     assert r.returncode == 0 and "ccache" not in r.stderr, r.stderr
+
+
+FAULTS = """
+import json, resource, sys
+from propeller import cpu_env
+import paddle
+kept = cpu_env.keep_freed_memory() if sys.argv[1] == "tune" else None
+x = paddle.ones([1 << 21])
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        y = x * 2.0  # an 8 MB output: from fresh pages, every page faults
+        del y
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20
+faults()
+print(json.dumps({"kept": kept, "faults": faults()}))
+"""
+
+
+def _faults(mode, **env):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    base.update(PYTHONPATH=ROOT, **env)
+    out = subprocess.run([sys.executable, "-c", FAULTS, mode], env=base, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_keep_freed_memory_stops_page_faults_on_reallocation():
+    if not platform.libc_ver()[0] == "glibc":
+        pytest.skip("mallopt is glibc's")
+    pages = (1 << 23) // resource.getpagesize()
+    assert _faults("plain")["faults"] > pages / 2  # glibc's default under Paddle's allocator
+    tuned = _faults("tune")
+    assert tuned["kept"] is True and tuned["faults"] < pages / 20
+    # the user's glibc settings stand
+    assert _faults("tune", MALLOC_TRIM_THRESHOLD_="131072")["kept"] is False

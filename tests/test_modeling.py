@@ -85,6 +85,36 @@ def test_training_attention_path_equals_eval_path():
     np.testing.assert_allclose(infer(x).numpy(), 0.75)
 
 
+@pytest.mark.parametrize("stride_kernels", [False, True])
+def test_dropout_keeps_1_minus_p_scales_and_follows_the_seed(stride_kernels):
+    """The encoder's training dropout (masks from 16-bit random integers): the kept share is
+    1 - p, kept values are scaled by 1 / (1 - p), the gradient is the same mask, paddle.seed
+    repeats it, an odd element count works, and Paddle's stride-kernel flag is left as found."""
+    from ernie.modeling import dropout
+    flag = "FLAGS_use_stride_kernel"
+    before = paddle.get_flags([flag])[flag]
+    paddle.set_flags({flag: stride_kernels})
+    try:
+        for p in (0.1, 0.5, 0.9):
+            x = paddle.ones([7, 13, 101])  # 9,191 elements: odd
+            x.stop_gradient = False
+            paddle.seed(11)
+            y = dropout(x, p)
+            y.sum().backward()
+            out = y.numpy()
+            kept = out != 0
+            n = kept.size
+            assert abs(kept.mean() - (1 - p)) < 4 * np.sqrt(p * (1 - p) / n), (p, kept.mean())
+            np.testing.assert_allclose(out[kept], 1 / (1 - p), rtol=1e-6)
+            np.testing.assert_array_equal(x.grad.numpy(), out)  # d(sum)/dx is the scaled mask
+            paddle.seed(11)
+            np.testing.assert_array_equal(dropout(paddle.ones([7, 13, 101]), p).numpy(), out)
+            assert (dropout(paddle.ones([7, 13, 101]), p).numpy() != out).any()  # a new draw
+            assert paddle.get_flags([flag])[flag] == stride_kernels
+    finally:
+        paddle.set_flags({flag: before})
+
+
 def test_task_ids_reach_the_embedding():
     model = ErnieModel(ErnieConfig(**dict(TINY, use_task_id=True)))
     model.eval()
