@@ -24,6 +24,14 @@ def last_eval(log, split, metric):
     return float(m.group(1))
 
 
+def compare(ours, ref):
+    """'beats', 'ties' or 'does not beat', at the 6 decimals the fine-tuning logs print: the same
+    1,461 of 1,736 reviews right read 0.841590 from the log and 0.8415898... from the baseline's
+    JSON, and a bare ``>`` called that tie a win."""
+    a, b = round(ours, 6), round(ref, 6)
+    return "beats" if a > b else "ties" if a == b else "does not beat"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="output/demo")
@@ -69,10 +77,10 @@ def main(argv=None):
     for name, s, n in rows:
         print(f"{name:<{w}}  {s:>18}  {n:>18}")
     print(f"(the demo's own model on dev: sentiment acc {dev['sentiment']:.4f}, NER F1 {dev['ner']:.4f})")
-    verdicts = [f"sentiment: {'beats' if ours['sentiment'] > lr['test']['acc'] else 'does not beat'} the linear "
-                f"baseline ({ours['sentiment']:.4f} vs {lr['test']['acc']:.4f})",
-                f"ner: {'beats' if ours['ner'] > lex['test']['f1'] else 'does not beat'} the lexicon baseline "
-                f"({ours['ner']:.4f} vs {lex['test']['f1']:.4f})"]
+    verdicts = [f"sentiment: {compare(ours['sentiment'], lr['test']['acc'])} the linear "
+                f"baseline ({ours['sentiment']:.6f} vs {lr['test']['acc']:.6f})",
+                f"ner: {compare(ours['ner'], lex['test']['f1'])} the lexicon baseline "
+                f"({ours['ner']:.6f} vs {lex['test']['f1']:.6f})"]
     if study:
         for task, what in (("sentiment", "accuracy"), ("ner", "F1")):
             if task not in rand:
