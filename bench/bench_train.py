@@ -238,10 +238,13 @@ def run_paired(shape, steps, warmup, variants):
                 self.times[v].append(time.perf_counter() - t)
             self.timer.t = time.perf_counter()
 
-    hooks = []
-    _, _, ours = run_trainer(shape, steps, warmup, "dygraph", "pretrain",
-                             more_hooks=lambda timer: hooks.append(PairedSteps(timer)) or hooks)
-    hf = {v: t[warmup:] for v, t in hooks[0].times.items()}
+    paired = []
+
+    def more_hooks(timer):
+        paired.append(PairedSteps(timer))
+        return paired
+    _, _, ours = run_trainer(shape, steps, warmup, "dygraph", "pretrain", more_hooks)
+    hf = {v: t[warmup:] for v, t in paired[0].times.items()}
     ratios = {v: [round(b / a, 3) for a, b in zip(ours, t)] for v, t in hf.items()}
     return {"learner_step_s": ours, "hf_step_s": {v: [round(x, 4) for x in t] for v, t in hf.items()},
             "learner_vs": {v: statistics.median(r) for v, r in ratios.items()}}
@@ -403,13 +406,13 @@ def paired_main(args, env):
             results.setdefault(shape, []).append(res)
             print(json.dumps(res), flush=True)
     print(f"\n# load average at end: {os.getloadavg()}")
-    print(f"{'shape':6} {'peer':16} {'tokens/s (median)':>18}  {'learner / peer (median step ratio)':>36}  per round")
+    print(f"{'shape':6} {'peer':16} {'tokens/s (median)':>18}  {'learner speed / peer (median of steps)':>40}  per round")
     for shape, rs in results.items():
         for peer in ["learner", *variants]:
             tps = statistics.median(r["tokens_per_s"][peer] for r in rs)
             ratios = [round(r["learner_vs"][peer], 3) for r in rs] if peer != "learner" else []
             ratio = f"{statistics.median(ratios):.3f}" if ratios else "-"
-            print(f"{shape:6} {peer:16} {tps:18.0f}  {ratio:>36}  {ratios}")
+            print(f"{shape:6} {peer:16} {tps:18.0f}  {ratio:>40}  {ratios}")
 
 
 def peers_main(args, env):
