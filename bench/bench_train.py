@@ -305,7 +305,8 @@ def child(args):
                                   "sec_per_step": sec, "tokens_per_s": tokens / sec, **extra}))
 
 
-def _child_result(env, peer, variant, shape, steps, warmup):
+def _child_result(env, peer, variant, shape, steps, warmup, round_):
+    """One child's result, stamped with the round and the load average and printed (None: failed)."""
     cmd = [sys.executable, __file__, "--child", "--peer", peer, "--variant", variant,
            "--shape", shape, "--steps", str(steps), "--warmup", str(warmup)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -313,7 +314,10 @@ def _child_result(env, peer, variant, shape, steps, warmup):
     if out.returncode or not line:
         print(f"# {peer}/{variant}/{shape} failed:\n{out.stderr[-2000:]}")
         return None
-    return json.loads(line[0][7:])
+    res = json.loads(line[0][7:])
+    res["round"], res["load1"] = round_, os.getloadavg()[0]
+    print(json.dumps(res), flush=True)
+    return res
 
 
 def print_machine(args):
@@ -334,12 +338,9 @@ def trainer_main(args, env):
             for r in range(args.rounds):
                 # alternate the order, so neither variant always runs right after the other
                 for variant in (("dygraph", "to_static") if r % 2 == 0 else ("to_static", "dygraph")):
-                    res = _child_result(env, peer, variant, shape, steps, warmup)
-                    if res is None:
-                        continue
-                    res["round"], res["load1"] = r, os.getloadavg()[0]
-                    results.setdefault((shape, peer), {}).setdefault(variant, []).append(res)
-                    print(json.dumps(res), flush=True)
+                    res = _child_result(env, peer, variant, shape, steps, warmup, r)
+                    if res is not None:
+                        results.setdefault((shape, peer), {}).setdefault(variant, []).append(res)
     print(f"\n# load average at end: {os.getloadavg()}")
     print(f"{'shape':6} {'model':18} {'dygraph tok/s':>14} {'to_static tok/s':>16} {'ratio (median)':>15}  per-round ratios")
     for (shape, peer), by in results.items():
@@ -399,12 +400,9 @@ def paired_main(args, env):
     for shape in args.shapes.split(","):
         steps = args.steps or (8 if shape == "S" else 4)
         for r in range(args.rounds):
-            res = _child_result(env, "paired", ",".join(variants), shape, steps, args.warmup)
-            if res is None:
-                continue
-            res["round"], res["load1"] = r, os.getloadavg()[0]
-            results.setdefault(shape, []).append(res)
-            print(json.dumps(res), flush=True)
+            res = _child_result(env, "paired", ",".join(variants), shape, steps, args.warmup, r)
+            if res is not None:
+                results.setdefault(shape, []).append(res)
     print(f"\n# load average at end: {os.getloadavg()}")
     print(f"{'shape':6} {'peer':16} {'tokens/s (median)':>18}  {'learner speed / peer (median of steps)':>40}  per round")
     for shape, rs in results.items():
@@ -429,12 +427,9 @@ def peers_main(args, env):
         steps = args.steps or (8 if shape == "S" else 4)
         for r in range(args.rounds):
             for peer, variant in (jobs if r % 2 == 0 else jobs[::-1]):
-                res = _child_result(env, peer, variant, shape, steps, args.warmup)
-                if res is None:
-                    continue
-                res["round"], res["load1"] = r, os.getloadavg()[0]
-                results.setdefault((shape, peer, variant), []).append(res)
-                print(json.dumps(res), flush=True)
+                res = _child_result(env, peer, variant, shape, steps, args.warmup, r)
+                if res is not None:
+                    results.setdefault((shape, peer, variant), []).append(res)
     print(f"\n# load average at end: {os.getloadavg()}")
     print(f"{'shape':6} {'peer':10} {'variant':14} {'tokens/s (median)':>18}  per round")
     for (shape, peer, variant), rs in results.items():
